@@ -1,0 +1,96 @@
+//! Authorization server metadata
+//! ([RFC 8414 §2](https://www.rfc-editor.org/rfc/rfc8414#section-2),
+//! [OpenID Connect Discovery §3](https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderMetadata),
+//! [CIBA Core §4](https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#rfc.section.4)).
+
+use serde::{Deserialize, Serialize};
+
+/// What the server publishes at `/.well-known/openid-configuration` and
+/// `/.well-known/oauth-authorization-server`. Every list says only what the
+/// server really does.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProviderMetadata {
+    /// The issuer identifier.
+    pub issuer: String,
+    /// Authorization endpoint, when browser flows are served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    /// Token endpoint.
+    pub token_endpoint: String,
+    /// JWKS document.
+    pub jwks_uri: String,
+    /// UserInfo endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<String>,
+    /// [RFC 7662](https://www.rfc-editor.org/rfc/rfc7662) introspection endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+    /// [RFC 7009](https://www.rfc-editor.org/rfc/rfc7009) revocation endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    /// [CIBA](https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#rfc.section.4) endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_authentication_endpoint: Option<String>,
+    /// Supported scopes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes_supported: Vec<String>,
+    /// Supported response types.
+    pub response_types_supported: Vec<String>,
+    /// Supported response modes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_modes_supported: Vec<String>,
+    /// Supported grant types.
+    pub grant_types_supported: Vec<String>,
+    /// Supported subject types.
+    pub subject_types_supported: Vec<String>,
+    /// ID token algs.
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    /// Client authentication methods at the token endpoint.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Algs for `private_key_jwt` at the token endpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// Client authentication methods at introspection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// Client authentication methods at revocation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// Claims the server can supply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims_supported: Vec<String>,
+    /// CIBA delivery modes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backchannel_token_delivery_modes_supported: Vec<String>,
+    /// Algs for signed CIBA requests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backchannel_authentication_request_signing_alg_values_supported: Vec<String>,
+    /// Whether CIBA `user_code` is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_user_code_parameter_supported: Option<bool>,
+    /// [RFC 9207](https://www.rfc-editor.org/rfc/rfc9207) `iss` in authorization responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
+    /// [RFC 9449](https://www.rfc-editor.org/rfc/rfc9449) proof algs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<String>,
+    /// [RFC 8705](https://www.rfc-editor.org/rfc/rfc8705) certificate-bound tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// PKCE methods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code_challenge_methods_supported: Vec<String>,
+    /// Whether the `claims` parameter is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims_parameter_supported: Option<bool>,
+    /// Whether the `request` parameter is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_parameter_supported: Option<bool>,
+    /// Whether `request_uri` is supported. OpenID Connect's default is `true`, so we
+    /// always say it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_uri_parameter_supported: Option<bool>,
+    /// Where the operator documents the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_documentation: Option<String>,
+}

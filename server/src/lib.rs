@@ -1,0 +1,1 @@
+//! outband-server (under construction)

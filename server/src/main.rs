@@ -1,0 +1,2 @@
+//! outband-server binary (under construction)
+fn main() {}
