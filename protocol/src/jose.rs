@@ -113,6 +113,15 @@ impl SigningAlg {
     }
 }
 
+impl std::str::FromStr for SigningAlg {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        Self::parse(value)
+            .ok_or_else(|| format!("unknown algorithm {value:?}; expected one of ES256, PS256, EdDSA, RS256"))
+    }
+}
+
 impl std::fmt::Display for SigningAlg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -1,1 +1,98 @@
-//! outband-server (under construction)
+//! # outband-server
+//!
+//! The Outband authorization server: OAuth 2.0, OpenID Connect, CIBA and the
+//! FAPI profiles, on SQLite (embedded) or PostgreSQL (several nodes).
+//!
+//! ## Layout
+//! - [`app`] builds the router, [`run`] serves it until a shutdown signal.
+//! - [`config`] → [`config::Settings`]: the TOML file and `OUTBAND_*` overrides, validated once.
+//! - [`state::AppState`]: settings, [`store::Store`], [`keys::KeySet`], [`clock::Clock`].
+//! - [`endpoints`]: one module per endpoint family, thin handlers.
+//! - [`auth`]: client authentication; [`grants`]: one module per grant type;
+//!   [`tokens`]: issuing and looking up tokens; [`profile`]: what each client profile requires.
+//! - [`error::Error`]: the one OAuth error response.
+//! - [`store`]: all SQL, one API over SQLite and PostgreSQL.
+
+pub mod auth;
+pub mod cli;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod endpoints;
+pub mod error;
+pub mod extract;
+pub mod grants;
+pub mod keys;
+pub mod password;
+pub mod profile;
+pub mod state;
+pub mod store;
+pub mod tokens;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use outband_protocol::ErrorCode;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::{Error, InternalCause};
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The router with every endpoint and the middleware stack.
+pub fn app(state: AppState) -> Router {
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let path = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str);
+        let id = req
+            .extensions()
+            .get::<RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!("http", method = %req.method(), path = %path, request_id = %id)
+    });
+    endpoints::router()
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(extract::MAX_FORM_BYTES))
+        .layer(middleware::from_fn(log_internal_errors))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> Error {
+    Error::new(ErrorCode::NotFound, "no such endpoint").with_status(StatusCode::NOT_FOUND)
+}
+
+/// Logs the cause of every internal error (kept out of the response body and out
+/// of `into_response`, CONVENTIONS 4).
+async fn log_internal_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(status = response.status().as_u16(), cause = %cause, "request failed");
+    }
+    response.into_response()
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes, then finishes
+/// the requests in flight.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,125 @@
+//! Rules every client registration must satisfy, whoever creates it (CLI,
+//! configuration file, dynamic registration): the metadata must be coherent and
+//! allowed by the client's profile.
+
+use outband_protocol::{ClientMetadata, DeliveryMode, GrantType, TokenEndpointAuthMethod};
+
+use crate::auth::client_auth::client_jwks;
+use crate::profile::Policy;
+use crate::state::client_record;
+
+/// Checks `metadata` (and whether a secret is given) and says what is wrong,
+/// naming the metadata field.
+pub fn validate(metadata: &ClientMetadata, has_secret: bool) -> Result<(), String> {
+    use TokenEndpointAuthMethod as M;
+    let method = metadata.token_endpoint_auth_method;
+    let policy = Policy::of(metadata.profile);
+    if metadata.client_id.is_empty() || metadata.client_id.len() > 255 {
+        return Err("client_id: must be 1 to 255 characters".into());
+    }
+    if !policy.allows_auth_method(method) {
+        return Err(format!(
+            "token_endpoint_auth_method: {method} is not allowed under the {} profile",
+            metadata.profile
+        ));
+    }
+    match method {
+        M::ClientSecretBasic | M::ClientSecretPost if !has_secret => {
+            return Err(format!("token_endpoint_auth_method: {method} needs a client secret"));
+        }
+        M::PrivateKeyJwt | M::SelfSignedTlsClientAuth if metadata.jwks.is_none() && metadata.jwks_uri.is_none() => {
+            return Err(format!(
+                "jwks: {method} needs the client's public keys (jwks or jwks_uri)"
+            ));
+        }
+        _ => {}
+    }
+    if let Some(alg) = metadata.token_endpoint_auth_signing_alg {
+        if !policy.signing_algs().contains(&alg) {
+            return Err(format!(
+                "token_endpoint_auth_signing_alg: {alg} is not allowed under the {} profile",
+                metadata.profile
+            ));
+        }
+    }
+    if metadata.jwks.is_some() {
+        let probe = client_record(metadata.clone(), None, 0);
+        let keys = client_jwks(&probe).map_err(|e| format!("jwks: {e}"))?;
+        if keys.is_empty() {
+            return Err("jwks: no usable key".into());
+        }
+        if keys.iter().any(outband_protocol::jose::is_private_jwk) {
+            return Err("jwks: contains private key material; register public keys only".into());
+        }
+    }
+    if metadata.allows_grant(GrantType::Ciba) {
+        match metadata.backchannel_token_delivery_mode {
+            None => return Err("backchannel_token_delivery_mode: required for the CIBA grant".into()),
+            Some(DeliveryMode::Ping | DeliveryMode::Push)
+                if metadata.backchannel_client_notification_endpoint.is_none() =>
+            {
+                return Err("backchannel_client_notification_endpoint: required for ping and push".into());
+            }
+            _ => {}
+        }
+    }
+    for uri in &metadata.redirect_uris {
+        if uri.fragment().is_some() {
+            return Err(format!("redirect_uris: {uri} must not have a fragment"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outband_protocol::{ClientId, Profile};
+
+    #[test]
+    fn secret_methods_need_a_secret() {
+        let meta = ClientMetadata::new(ClientId::new("a"));
+        assert!(validate(&meta, false)
+            .unwrap_err()
+            .starts_with("token_endpoint_auth_method"));
+        assert!(validate(&meta, true).is_ok());
+    }
+
+    #[test]
+    fn fapi_refuses_secrets() {
+        let mut meta = ClientMetadata::new(ClientId::new("a"));
+        meta.profile = Profile::Fapi2Security;
+        assert!(validate(&meta, true)
+            .unwrap_err()
+            .contains("not allowed under the fapi2-security profile"));
+    }
+
+    #[test]
+    fn private_key_jwt_needs_keys() {
+        let mut meta = ClientMetadata::new(ClientId::new("a"));
+        meta.token_endpoint_auth_method = TokenEndpointAuthMethod::PrivateKeyJwt;
+        assert!(validate(&meta, false).unwrap_err().starts_with("jwks"));
+    }
+
+    #[test]
+    fn private_keys_are_refused() {
+        let private = outband_protocol::SigningAlg::ES256.generate_private_jwk().unwrap();
+        let mut meta = ClientMetadata::new(ClientId::new("a"));
+        meta.token_endpoint_auth_method = TokenEndpointAuthMethod::PrivateKeyJwt;
+        meta.jwks = Some(serde_json::json!({ "keys": [serde_json::Value::Object(private.as_ref().clone())] }));
+        assert!(validate(&meta, false).unwrap_err().contains("private key material"));
+    }
+
+    #[test]
+    fn ciba_needs_a_mode_and_an_endpoint_for_ping() {
+        let mut meta = ClientMetadata::new(ClientId::new("a"));
+        meta.grant_types = vec![GrantType::Ciba];
+        assert!(validate(&meta, true)
+            .unwrap_err()
+            .starts_with("backchannel_token_delivery_mode"));
+        meta.backchannel_token_delivery_mode = Some(DeliveryMode::Ping);
+        assert!(validate(&meta, true)
+            .unwrap_err()
+            .starts_with("backchannel_client_notification_endpoint"));
+    }
+}

@@ -1,0 +1,433 @@
+//! Configuration: one TOML file (`--config`), overlaid by `OUTBAND_*` environment
+//! variables (`OUTBAND_DATABASE_URL`, `OUTBAND_TOKENS__ACCESS_TOKEN_LIFETIME`: a
+//! double underscore descends into a table), validated once into [`Settings`].
+//!
+//! Unknown keys are refused, and every error names the key at fault.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use outband_protocol::{ClientMetadata, SigningAlg};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::store::TestDecision;
+
+/// `OUTBAND_*` variables that belong to the command line, logging or the test
+/// harness rather than to the configuration file; every other `OUTBAND_*`
+/// variable must name a configuration key.
+const NOT_CONFIG_KEYS: &[&str] = &["config", "log_format", "client_secret", "test_backend"];
+
+/// Whether test-only features may be switched on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// Test users, the admin decision endpoint and plain-http loopback callbacks are refused.
+    Production,
+    /// A developer's machine or a test run.
+    Development,
+}
+
+/// The configuration file as written.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The issuer identifier: the base URL clients see (`https://`, or `http://` on loopback in development).
+    pub issuer: String,
+    /// Address to listen on.
+    pub listen: String,
+    /// `sqlite://path`, a file path, `:memory:`, or `postgres://...`.
+    pub database_url: String,
+    /// File with the 32-byte key that seals the private signing keys in the database.
+    /// Every server node sharing one database must be given the same file.
+    pub key_file: PathBuf,
+    /// Production or development.
+    pub environment: Environment,
+    /// Token lifetimes and formats.
+    pub tokens: TokensConfig,
+    /// Signing keys.
+    pub keys: KeysConfig,
+    /// Clients to create or update at start.
+    pub clients: Vec<ClientConfig>,
+    /// Users to create at start (if missing).
+    pub users: Vec<UserConfig>,
+}
+
+/// `[tokens]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensConfig {
+    /// Access token lifetime in seconds.
+    pub access_token_lifetime: u32,
+    /// Refresh token lifetime in seconds.
+    pub refresh_token_lifetime: u32,
+    /// ID token lifetime in seconds.
+    pub id_token_lifetime: u32,
+    /// Algorithm of JWT access tokens.
+    pub access_token_alg: SigningAlg,
+    /// The `aud` of JWT access tokens: the resource server(s) that accept them.
+    pub access_token_audience: Option<String>,
+}
+
+/// `[keys]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// How long a retired key stays published after a rotation, in seconds.
+    /// Must exceed the longest token lifetime signed by it.
+    pub rotation_overlap: u32,
+}
+
+/// A `[[clients]]` entry: client metadata plus, for secret-based methods, the secret.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClientConfig {
+    /// The client secret (for `client_secret_basic`/`client_secret_post`). Prefer `client_secret_file`.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// A file holding the client secret.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The metadata.
+    #[serde(flatten)]
+    pub metadata: ClientMetadata,
+}
+
+/// A `[[users]]` entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Login name.
+    pub username: String,
+    /// E-mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Automatic CIBA decision (development only).
+    #[serde(default)]
+    pub test_decision: Option<TestDecision>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://outband.db".into(),
+            key_file: PathBuf::from("outband.key"),
+            environment: Environment::Production,
+            tokens: TokensConfig {
+                access_token_lifetime: 300,
+                refresh_token_lifetime: 30 * 24 * 3600,
+                id_token_lifetime: 300,
+                access_token_alg: SigningAlg::ES256,
+                access_token_audience: None,
+            },
+            keys: KeysConfig {
+                rotation_overlap: 24 * 3600,
+            },
+            clients: Vec::new(),
+            users: Vec::new(),
+        }
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadConfigError {
+    /// The file could not be read or parsed, or a key is unknown or of the wrong type.
+    #[error("{0}")]
+    Parse(String),
+    /// A value is present but not acceptable.
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid {
+        /// The dotted key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> LoadConfigError {
+    LoadConfigError::Invalid {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Reads the defaults, then the file (when given), then `OUTBAND_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, LoadConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(LoadConfigError::Parse(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("OUTBAND_").ignore(NOT_CONFIG_KEYS).split("__"));
+        figment
+            .extract()
+            .map_err(|e| LoadConfigError::Parse(describe_figment_error(e)))
+    }
+
+    /// Parses a TOML text over the defaults (no environment): for tests and `demo`.
+    pub fn from_toml(text: &str) -> Result<Self, LoadConfigError> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| LoadConfigError::Parse(describe_figment_error(e)))
+    }
+
+    /// Validates into [`Settings`].
+    pub fn validate(self) -> Result<Settings, LoadConfigError> {
+        let issuer = Url::parse(&self.issuer).map_err(|e| invalid("issuer", e.to_string()))?;
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(invalid("issuer", "must not have a query or fragment"));
+        }
+        let loopback = is_loopback(&issuer);
+        match issuer.scheme() {
+            "https" => {}
+            "http" if loopback && self.environment == Environment::Development => {}
+            "http" => {
+                return Err(invalid(
+                    "issuer",
+                    "must be https (plain http is allowed only for a loopback host with environment = \"development\")",
+                ))
+            }
+            other => return Err(invalid("issuer", format!("unsupported scheme {other}"))),
+        }
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("{:?} is not an address like 127.0.0.1:8080", self.listen),
+            )
+        })?;
+        if self.database_url.trim().is_empty() {
+            return Err(invalid("database_url", "must not be empty"));
+        }
+        let t = &self.tokens;
+        for (key, value) in [
+            ("tokens.access_token_lifetime", t.access_token_lifetime),
+            ("tokens.refresh_token_lifetime", t.refresh_token_lifetime),
+            ("tokens.id_token_lifetime", t.id_token_lifetime),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1 second"));
+            }
+        }
+        if self.keys.rotation_overlap < t.access_token_lifetime.max(t.id_token_lifetime) {
+            return Err(invalid(
+                "keys.rotation_overlap",
+                "must be at least the longest access or ID token lifetime, or tokens would stop verifying after a rotation",
+            ));
+        }
+        if self.environment == Environment::Production {
+            if let Some(user) = self.users.iter().find(|u| u.test_decision.is_some()) {
+                return Err(invalid(
+                    "users.test_decision",
+                    format!(
+                        "user {} has an automatic decision, which is refused in production",
+                        user.username
+                    ),
+                ));
+            }
+        }
+        let mut clients = Vec::with_capacity(self.clients.len());
+        for client in self.clients {
+            let secret = match (&client.client_secret, &client.client_secret_file) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "clients.client_secret",
+                        "give client_secret or client_secret_file, not both",
+                    ))
+                }
+                (Some(secret), None) => Some(secret.clone()),
+                (None, Some(path)) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| invalid("clients.client_secret_file", format!("{}: {e}", path.display())))?
+                        .trim()
+                        .to_owned(),
+                ),
+                (None, None) => None,
+            };
+            clients.push((client.metadata, secret));
+        }
+        let audience = t
+            .access_token_audience
+            .clone()
+            .unwrap_or_else(|| issuer_string(&issuer));
+        Ok(Settings {
+            issuer: issuer_string(&issuer),
+            listen,
+            database_url: self.database_url,
+            key_file: self.key_file,
+            environment: self.environment,
+            access_token_lifetime: i64::from(t.access_token_lifetime),
+            refresh_token_lifetime: i64::from(t.refresh_token_lifetime),
+            id_token_lifetime: i64::from(t.id_token_lifetime),
+            access_token_alg: t.access_token_alg,
+            access_token_audience: audience,
+            rotation_overlap: i64::from(self.keys.rotation_overlap),
+            clients,
+            users: self.users,
+        })
+    }
+}
+
+/// The issuer as clients must see it: no trailing slash on a bare host.
+fn issuer_string(url: &Url) -> String {
+    let text = url.as_str();
+    if url.path() == "/" {
+        text.trim_end_matches('/').to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            if key.is_empty() {
+                format!("configuration: {}", e.kind)
+            } else {
+                format!("configuration key `{key}`: {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The validated configuration, handed to `AppState`.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Issuer identifier, without a trailing slash.
+    pub issuer: String,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Database URL.
+    pub database_url: String,
+    /// Sealing key file.
+    pub key_file: PathBuf,
+    /// Production or development.
+    pub environment: Environment,
+    /// Seconds.
+    pub access_token_lifetime: i64,
+    /// Seconds.
+    pub refresh_token_lifetime: i64,
+    /// Seconds.
+    pub id_token_lifetime: i64,
+    /// JWT access token algorithm.
+    pub access_token_alg: SigningAlg,
+    /// JWT access token audience.
+    pub access_token_audience: String,
+    /// Seconds a retired key stays published.
+    pub rotation_overlap: i64,
+    /// Clients from the file, with their secrets.
+    pub clients: Vec<(ClientMetadata, Option<String>)>,
+    /// Users from the file.
+    pub users: Vec<UserConfig>,
+}
+
+impl Settings {
+    /// An absolute URL under the issuer.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// Whether test-only features are allowed.
+    pub fn is_development(&self) -> bool {
+        self.environment == Environment::Development
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_in_development() {
+        let settings = Config::from_toml("environment = \"development\"")
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(settings.issuer, "http://127.0.0.1:8080");
+        assert_eq!(settings.endpoint("/token"), "http://127.0.0.1:8080/token");
+    }
+
+    #[test]
+    fn plain_http_issuer_refused_in_production() {
+        let err = Config::from_toml("issuer = \"http://127.0.0.1:8080\"")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("`issuer`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml("isuser = \"https://x\"").unwrap_err();
+        assert!(err.to_string().contains("isuser"), "{err}");
+        let err = Config::from_toml("[tokens]\naccess_token_lifetim = 5").unwrap_err();
+        assert!(err.to_string().contains("access_token_lifetim"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_named() {
+        let err = Config::from_toml("[tokens]\naccess_token_lifetime = \"long\"").unwrap_err();
+        assert!(err.to_string().contains("tokens.access_token_lifetime"), "{err}");
+    }
+
+    #[test]
+    fn test_users_refused_in_production() {
+        let text = "issuer = \"https://as.example\"\n[[users]]\nusername = \"alice\"\ntest_decision = \"approve\"";
+        let err = Config::from_toml(text).unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains("production"), "{err}");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
+    fn tool_variables_are_not_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OUTBAND_CONFIG", "/etc/outband.toml");
+            jail.set_env("OUTBAND_LOG_FORMAT", "json");
+            jail.set_env("OUTBAND_TEST_BACKEND", "postgres");
+            jail.set_env("OUTBAND_TOKENS__ACCESS_TOKEN_LIFETIME", "77");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.tokens.access_token_lifetime, 77);
+            jail.set_env("OUTBAND_ISUSER", "x");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("isuser"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_listen_address_is_named() {
+        let err = Config::from_toml("environment = \"development\"\nlisten = \"localhost\"")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("`listen`"), "{err}");
+    }
+}

@@ -1,0 +1,105 @@
+//! What each client profile requires and forbids (DESIGN "Profiles"). Endpoints
+//! ask a [`Policy`]; they never test the profile name themselves. Rows are added
+//! here as the features they govern land.
+
+use outband_protocol::{Profile, SigningAlg, TokenEndpointAuthMethod};
+
+/// The security policy of one profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    profile: Profile,
+}
+
+impl Policy {
+    /// The policy of `profile`.
+    pub fn of(profile: Profile) -> Self {
+        Self { profile }
+    }
+
+    fn is_fapi(self) -> bool {
+        !matches!(self.profile, Profile::Oidc)
+    }
+
+    /// Algorithms accepted for anything the client signs (client assertions,
+    /// request objects): never `none`; RS256 only for plain OIDC clients; PS256 only
+    /// under Open Finance Brasil; EdDSA also under FAPI 2.
+    pub fn signing_algs(self) -> &'static [SigningAlg] {
+        match self.profile {
+            Profile::Oidc => &[
+                SigningAlg::ES256,
+                SigningAlg::PS256,
+                SigningAlg::EdDSA,
+                SigningAlg::RS256,
+            ],
+            Profile::Fapi2Security | Profile::Fapi2MessageSigning => {
+                &[SigningAlg::ES256, SigningAlg::PS256, SigningAlg::EdDSA]
+            }
+            Profile::OpenbankingBr => &[SigningAlg::PS256],
+            Profile::Fapi1Baseline | Profile::Fapi1Advanced | Profile::FapiCiba => {
+                &[SigningAlg::ES256, SigningAlg::PS256]
+            }
+        }
+    }
+
+    /// Client authentication methods the profile allows at the token endpoint.
+    pub fn allows_auth_method(self, method: TokenEndpointAuthMethod) -> bool {
+        use TokenEndpointAuthMethod as M;
+        match method {
+            M::PrivateKeyJwt | M::TlsClientAuth => true,
+            M::SelfSignedTlsClientAuth => self.profile != Profile::OpenbankingBr,
+            M::ClientSecretBasic | M::ClientSecretPost => !self.is_fapi(),
+            // Public clients: plain OIDC, and native apps under FAPI 1 baseline (with PKCE).
+            M::None => matches!(self.profile, Profile::Oidc | Profile::Fapi1Baseline),
+        }
+    }
+
+    /// The longest lifetime (`exp` − now) we accept for a client assertion, in seconds.
+    pub fn max_assertion_lifetime(self) -> i64 {
+        // FAPI 2 asks for short-lived assertions; 10 minutes covers clock skew and
+        // every client library we know while keeping replay windows small.
+        600
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fapi_profiles_refuse_secrets_rs256_and_none() {
+        for profile in [
+            Profile::Fapi1Advanced,
+            Profile::Fapi2Security,
+            Profile::FapiCiba,
+            Profile::OpenbankingBr,
+        ] {
+            let policy = Policy::of(profile);
+            assert!(
+                !policy.allows_auth_method(TokenEndpointAuthMethod::ClientSecretBasic),
+                "{profile}"
+            );
+            assert!(
+                !policy.allows_auth_method(TokenEndpointAuthMethod::ClientSecretPost),
+                "{profile}"
+            );
+            assert!(!policy.allows_auth_method(TokenEndpointAuthMethod::None), "{profile}");
+            assert!(!policy.signing_algs().contains(&SigningAlg::RS256), "{profile}");
+            assert!(
+                policy.allows_auth_method(TokenEndpointAuthMethod::PrivateKeyJwt),
+                "{profile}"
+            );
+        }
+    }
+
+    #[test]
+    fn brazil_is_ps256_only() {
+        assert_eq!(Policy::of(Profile::OpenbankingBr).signing_algs(), &[SigningAlg::PS256]);
+    }
+
+    #[test]
+    fn oidc_allows_everything_but_none_alg() {
+        let policy = Policy::of(Profile::Oidc);
+        assert!(policy.signing_algs().contains(&SigningAlg::RS256));
+        assert!(policy.allows_auth_method(TokenEndpointAuthMethod::ClientSecretBasic));
+    }
+}

@@ -1,0 +1,107 @@
+//! What every handler can reach: settings, the store, the keys and the clock.
+//! Cloned per request (every field is a cheap handle).
+
+use std::sync::Arc;
+
+use outband_protocol::{ClientId, ClientMetadata, ClientSecret, Subject};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::keys::{KeySet, LoadKeysError};
+use crate::store::{ClientRecord, Store, StoreError, UserRecord};
+
+/// Shared state of the server.
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated configuration.
+    pub settings: Arc<Settings>,
+    /// The database.
+    pub store: Store,
+    /// Signing keys.
+    pub keys: Arc<KeySet>,
+    /// The only source of time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Keys could not be loaded or made.
+    #[error(transparent)]
+    Keys(#[from] LoadKeysError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AppState {
+    /// Loads (or creates) the signing keys and applies the clients and users of the
+    /// configuration file, then returns the state.
+    pub async fn build(settings: Settings, store: Store, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let keys = KeySet::load_or_create(&store, &settings.key_file, clock.now()).await?;
+        let state = Self {
+            settings: Arc::new(settings),
+            store,
+            keys: Arc::new(keys),
+            clock,
+        };
+        state.apply_configured_clients().await?;
+        state.apply_configured_users().await?;
+        Ok(state)
+    }
+
+    /// The current time.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    async fn apply_configured_clients(&self) -> Result<(), StoreError> {
+        for (metadata, secret) in &self.settings.clients {
+            let record = ClientRecord {
+                metadata: metadata.clone(),
+                secret_hash: secret.as_ref().map(|s| ClientSecret::new(s.clone()).hash()),
+                created_at: self.now(),
+            };
+            if !self.store.update_client(&record).await? {
+                self.store.insert_client(&record).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_configured_users(&self) -> Result<(), StoreError> {
+        for user in &self.settings.users {
+            if self.store.user_by_login_hint(&user.username).await?.is_some() {
+                continue;
+            }
+            let record = UserRecord {
+                subject: Subject::new(uuid::Uuid::new_v4().to_string()),
+                username: user.username.clone(),
+                email: user.email.clone(),
+                phone: user.phone.clone(),
+                name: user.name.clone(),
+                password_hash: None,
+                locked: false,
+                test_decision: user.test_decision,
+                created_at: self.now(),
+            };
+            self.store.insert_user(&record).await?;
+        }
+        Ok(())
+    }
+
+    /// Looks up a client.
+    pub async fn client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        self.store.client(id).await
+    }
+}
+
+/// Registers a client from metadata, hashing the secret: the one way the CLI,
+/// the configuration file and (later) dynamic registration create clients.
+pub fn client_record(metadata: ClientMetadata, secret: Option<&ClientSecret>, now: i64) -> ClientRecord {
+    ClientRecord {
+        metadata,
+        secret_hash: secret.map(ClientSecret::hash),
+        created_at: now,
+    }
+}

@@ -1,0 +1,146 @@
+//! Issuing access tokens: JWTs per [RFC 9068](https://www.rfc-editor.org/rfc/rfc9068)
+//! signed by the AS, or opaque random values, as the client is registered for.
+//! Either way a row records the token (by hash) so introspection and revocation
+//! see it.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use outband_protocol::{AccessToken, AccessTokenFormat, Scope, Subject};
+use rand::RngCore;
+use serde_json::{json, Map, Value};
+
+use crate::error::Error;
+use crate::state::AppState;
+use crate::store::{ClientRecord, TokenKind, TokenRecord};
+
+/// A fresh random value of 256 bits, base64url: for opaque tokens, ids and codes.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What a token is bound to ([RFC 7800](https://www.rfc-editor.org/rfc/rfc7800) `cnf`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Confirmation {
+    /// DPoP key thumbprint (`jkt`).
+    pub jkt: Option<String>,
+    /// Certificate thumbprint (`x5t#S256`).
+    pub x5t: Option<String>,
+}
+
+impl Confirmation {
+    /// The `cnf` claim, when bound.
+    pub fn to_claim(&self) -> Option<Value> {
+        let mut cnf = Map::new();
+        if let Some(jkt) = &self.jkt {
+            cnf.insert("jkt".into(), json!(jkt));
+        }
+        if let Some(x5t) = &self.x5t {
+            cnf.insert("x5t#S256".into(), json!(x5t));
+        }
+        (!cnf.is_empty()).then_some(Value::Object(cnf))
+    }
+}
+
+/// What an access token grants.
+#[derive(Clone, Debug)]
+pub struct AccessGrant<'a> {
+    /// The client it is issued to.
+    pub client: &'a ClientRecord,
+    /// The user, for user-bound grants; `None` for client credentials.
+    pub subject: Option<&'a Subject>,
+    /// Granted scope.
+    pub scope: &'a Scope,
+    /// Granted authorization details.
+    pub authorization_details: Option<&'a Value>,
+    /// The grant it belongs to.
+    pub grant_id: Option<&'a str>,
+    /// Sender constraint.
+    pub cnf: Confirmation,
+}
+
+/// An issued access token.
+#[derive(Debug)]
+pub struct IssuedToken {
+    /// The value to hand to the client.
+    pub token: AccessToken,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// What was stored.
+    pub record: TokenRecord,
+}
+
+/// Issues, records and returns an access token.
+pub async fn issue_access_token(state: &AppState, grant: AccessGrant<'_>) -> Result<IssuedToken, Error> {
+    let settings = &state.settings;
+    let now = state.now();
+    let lifetime = settings.access_token_lifetime;
+    let jti = random_token();
+    let value = match grant.client.metadata.access_token_format {
+        AccessTokenFormat::Opaque => random_token(),
+        AccessTokenFormat::Jwt => {
+            let client_id = grant.client.client_id().as_str();
+            let mut claims = Map::new();
+            claims.insert("iss".into(), json!(settings.issuer));
+            claims.insert("sub".into(), json!(grant.subject.map_or(client_id, |s| s.as_str())));
+            claims.insert("aud".into(), json!(settings.access_token_audience));
+            claims.insert("client_id".into(), json!(client_id));
+            claims.insert("iat".into(), json!(now));
+            claims.insert("exp".into(), json!(now + lifetime));
+            claims.insert("jti".into(), json!(jti));
+            if !grant.scope.is_empty() {
+                claims.insert("scope".into(), json!(grant.scope.as_str()));
+            }
+            if let Some(details) = grant.authorization_details {
+                claims.insert("authorization_details".into(), details.clone());
+            }
+            if let Some(grant_id) = grant.grant_id {
+                claims.insert("grant_id".into(), json!(grant_id));
+            }
+            if let Some(cnf) = grant.cnf.to_claim() {
+                claims.insert("cnf".into(), cnf);
+            }
+            let key = state
+                .keys
+                .signer(settings.access_token_alg)
+                .ok_or_else(|| Error::internal(format!("no {} signing key", settings.access_token_alg)))?;
+            key.sign(Some("at+jwt"), &claims)
+                .map_err(|e| Error::internal(e.to_string()))?
+        }
+    };
+    let token = AccessToken::new(value);
+    let record = TokenRecord {
+        token_hash: token.hash(),
+        kind: TokenKind::Access,
+        jti,
+        client_id: grant.client.client_id().clone(),
+        subject: grant.subject.cloned(),
+        scope: grant.scope.clone(),
+        authorization_details: grant.authorization_details.map(Value::to_string),
+        grant_id: grant.grant_id.map(str::to_owned),
+        cnf_jkt: grant.cnf.jkt.clone(),
+        cnf_x5t: grant.cnf.x5t.clone(),
+        issued_at: now,
+        expires_at: now + lifetime,
+        revoked: false,
+    };
+    state.store.insert_token(&record).await?;
+    Ok(IssuedToken {
+        token,
+        expires_in: lifetime,
+        record,
+    })
+}
+
+/// The stored record of a token value, when it is active now: known, not
+/// revoked, not expired.
+pub async fn active_token(state: &AppState, value: &str) -> Result<Option<TokenRecord>, Error> {
+    let hash = outband_protocol::jose::sha256_b64url(value.as_bytes());
+    let now = state.now();
+    Ok(state
+        .store
+        .token(&hash)
+        .await?
+        .filter(|t| !t.revoked && t.expires_at > now))
+}

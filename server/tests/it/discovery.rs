@@ -1,0 +1,149 @@
+//! Discovery, JWKS and health endpoints.
+
+use axum::http::header;
+use outband_protocol::jose::{is_private_jwk, parse_jwk, verify_jwt};
+use outband_protocol::{SigningAlg, TokenEndpointAuthMethod};
+
+use crate::support::{TestServer, ISSUER};
+
+#[tokio::test]
+async fn both_metadata_documents_tell_the_same_truth() {
+    let server = TestServer::new().await;
+    let oidc = server.get("/.well-known/openid-configuration").await;
+    let oauth = server.get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(oidc.status, 200);
+    assert_eq!(oidc.json, oauth.json);
+    let m = &oidc.json;
+    assert_eq!(m["issuer"], ISSUER);
+    assert_eq!(m["token_endpoint"], format!("{ISSUER}/token"));
+    assert_eq!(m["jwks_uri"], format!("{ISSUER}/jwks"));
+    assert_eq!(m["introspection_endpoint"], format!("{ISSUER}/introspect"));
+    assert_eq!(m["revocation_endpoint"], format!("{ISSUER}/revoke"));
+    assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
+    let methods = m["token_endpoint_auth_methods_supported"].as_array().unwrap();
+    assert!(methods.contains(&"private_key_jwt".into()));
+    assert!(!methods.contains(&"tls_client_auth".into()), "mTLS is not served yet");
+    assert!(!m["token_endpoint_auth_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&"none".into()));
+    // Nothing is advertised that has no endpoint yet.
+    for absent in [
+        "authorization_endpoint",
+        "backchannel_authentication_endpoint",
+        "userinfo_endpoint",
+    ] {
+        assert!(m.get(absent).is_none(), "{absent} is advertised but not served");
+    }
+}
+
+#[tokio::test]
+async fn jwks_publishes_public_keys_with_kid_and_alg() {
+    let server = TestServer::new().await;
+    for path in ["/jwks", "/.well-known/jwks.json"] {
+        let reply = server.get(path).await;
+        assert_eq!(reply.status, 200);
+        assert!(reply.headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("max-age"));
+        let keys = reply.json["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 4);
+        let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+        algs.sort_unstable();
+        assert_eq!(algs, ["ES256", "EdDSA", "PS256", "RS256"]);
+        for key in keys {
+            assert!(key["kid"].is_string());
+            assert_eq!(key["use"], "sig");
+            assert!(
+                !is_private_jwk(&parse_jwk(key).unwrap()),
+                "private material published: {key}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_tokens_verifiable_until_the_overlap_ends() {
+    let server = TestServer::new().await;
+    server
+        .add_secret_client("m", "pw-m", TokenEndpointAuthMethod::ClientSecretBasic, "payments")
+        .await;
+    let before = server
+        .post_form("/token", "grant_type=client_credentials", Some(("m", "pw-m")))
+        .await;
+    let old_token = before.json["access_token"].as_str().unwrap().to_owned();
+    let old_kid = outband_protocol::jose::UnverifiedJwt::decode(&old_token)
+        .unwrap()
+        .kid()
+        .unwrap()
+        .to_owned();
+
+    let state = &server.state;
+    let generation = state.keys.rotate(&state.store, state.now(), 3600).await.unwrap();
+    assert_eq!(generation, 2);
+    let after = server
+        .post_form("/token", "grant_type=client_credentials", Some(("m", "pw-m")))
+        .await;
+    let new_token = after.json["access_token"].as_str().unwrap();
+    let new_kid = outband_protocol::jose::UnverifiedJwt::decode(new_token)
+        .unwrap()
+        .kid()
+        .unwrap()
+        .to_owned();
+    assert_ne!(old_kid, new_kid, "the new generation signs");
+
+    let jwks = server.get("/jwks").await.json;
+    let keys: Vec<_> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| parse_jwk(k).unwrap())
+        .collect();
+    assert_eq!(keys.len(), 8, "both generations are published during the overlap");
+    verify_jwt(&old_token, &keys, &[SigningAlg::ES256]).unwrap();
+    verify_jwt(new_token, &keys, &[SigningAlg::ES256]).unwrap();
+
+    server.clock.advance(3601);
+    state.keys.reload(&state.store, state.now()).await.unwrap();
+    let jwks = server.get("/jwks").await.json;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 4);
+    assert!(
+        !kids.contains(&old_kid.as_str()),
+        "retired keys leave the JWKS after the overlap"
+    );
+}
+
+#[tokio::test]
+async fn health_and_not_found() {
+    let server = TestServer::new().await;
+    assert_eq!(server.get("/healthz").await.json["status"], "ok");
+    let ready = server.get("/readyz").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json["status"], "ready");
+    let missing = server.get("/nope").await;
+    missing.assert_error(404, "not_found");
+    assert!(
+        missing.headers.contains_key("x-request-id"),
+        "every response carries a request id"
+    );
+}
+
+#[tokio::test]
+async fn readyz_says_unavailable_when_the_database_is_gone() {
+    let server = TestServer::new().await;
+    server.state.store.close().await;
+    let reply = server.get("/readyz").await;
+    assert_eq!(reply.status, 503);
+    let token = server
+        .post_form("/token", "grant_type=client_credentials", Some(("x", "y")))
+        .await;
+    assert!(token.status == 503 || token.status == 500, "{}", token.text);
+    assert!(token.json["error"].is_string());
+}

@@ -1,0 +1,11 @@
+//! The one integration test binary of outband-server (CONVENTIONS 8).
+
+// Test support code panics on purpose: a failed setup step is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod cli;
+mod discovery;
+mod introspect;
+mod robustness;
+mod support;
+mod token;
