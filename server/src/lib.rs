@@ -23,6 +23,7 @@ pub mod error;
 pub mod extract;
 pub mod grants;
 pub mod keys;
+pub mod maintenance;
 pub mod password;
 pub mod profile;
 pub mod state;
@@ -89,10 +90,25 @@ async fn log_internal_errors(request: Request, next: Next) -> Response {
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then finishes
 /// the requests in flight.
+///
+/// Background housekeeping ([`maintenance`]) runs beside it and stops with it.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut maintenance_stop = stop_rx.clone();
+    let maintenance = tokio::spawn(maintenance::run(state.clone(), async move {
+        let _ = maintenance_stop.wait_for(|stop| *stop).await;
+    }));
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    drop(stop_rx);
+    let _ = maintenance.await;
+    served
 }

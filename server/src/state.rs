@@ -26,6 +26,14 @@ pub struct AppState {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A client of the configuration file is not valid.
+    #[error("configuration client {client_id}: {reason}")]
+    InvalidClient {
+        /// The client.
+        client_id: String,
+        /// What is wrong, naming the metadata field.
+        reason: String,
+    },
     /// Keys could not be loaded or made.
     #[error(transparent)]
     Keys(#[from] LoadKeysError),
@@ -55,8 +63,12 @@ impl AppState {
         self.clock.now()
     }
 
-    async fn apply_configured_clients(&self) -> Result<(), StoreError> {
+    async fn apply_configured_clients(&self) -> Result<(), StartError> {
         for (metadata, secret) in &self.settings.clients {
+            crate::clients::validate(metadata, secret.is_some()).map_err(|reason| StartError::InvalidClient {
+                client_id: metadata.client_id.to_string(),
+                reason,
+            })?;
             let record = ClientRecord {
                 metadata: metadata.clone(),
                 secret_hash: secret.as_ref().map(|s| ClientSecret::new(s.clone()).hash()),

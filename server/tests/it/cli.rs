@@ -211,3 +211,25 @@ mod reqwest {
         rt.block_on(async { ::reqwest::get(url).await.unwrap().text().await.unwrap() })
     }
 }
+
+#[test]
+fn an_invalid_configured_client_stops_the_start_with_its_name() {
+    let env = Env::new();
+    let file = env.dir.path().join("clients.toml");
+    std::fs::write(
+        &file,
+        "[[clients]]\nclient_id = \"till\"\nprofile = \"fapi2-security\"\nclient_secret = \"x\"\n",
+    )
+    .unwrap();
+    let out = env
+        .command(&["--config", file.to_str().unwrap(), "serve"])
+        .env("OUTBAND_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("configuration client till") && err.contains("fapi2-security"),
+        "{err}"
+    );
+}

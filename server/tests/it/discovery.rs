@@ -147,3 +147,49 @@ async fn readyz_says_unavailable_when_the_database_is_gone() {
     assert!(token.status == 503 || token.status == 500, "{}", token.text);
     assert!(token.json["error"].is_string());
 }
+
+#[tokio::test]
+async fn a_rotation_on_another_node_reaches_this_one_after_maintenance() {
+    let server = TestServer::new().await;
+    let state = &server.state;
+    let before = state.keys.signer(SigningAlg::ES256).unwrap().kid().to_owned();
+    // Another node sharing the database rotates: a second key set over the same store.
+    let other = outband_server::keys::KeySet::from_records(
+        outband_server::keys::Sealer::from_bytes(&[42u8; 32]).unwrap(),
+        &state.store.signing_keys().await.unwrap(),
+        state.now(),
+    )
+    .unwrap();
+    other.rotate(&state.store, state.now(), 3600).await.unwrap();
+    assert_eq!(
+        state.keys.signer(SigningAlg::ES256).unwrap().kid(),
+        before,
+        "not seen before maintenance"
+    );
+    outband_server::maintenance::run_once(state).await;
+    assert_ne!(
+        state.keys.signer(SigningAlg::ES256).unwrap().kid(),
+        before,
+        "this node signs with the new generation"
+    );
+}
+
+#[tokio::test]
+async fn maintenance_purges_expired_tokens() {
+    let server = TestServer::new().await;
+    server
+        .add_secret_client("m", "pw-m", TokenEndpointAuthMethod::ClientSecretBasic, "payments")
+        .await;
+    let reply = server
+        .post_form("/token", "grant_type=client_credentials", Some(("m", "pw-m")))
+        .await;
+    let token = reply.json["access_token"].as_str().unwrap();
+    let hash = outband_protocol::jose::sha256_b64url(token.as_bytes());
+    assert!(server.state.store.token(&hash).await.unwrap().is_some());
+    server.clock.advance(301);
+    outband_server::maintenance::run_once(&server.state).await;
+    assert!(
+        server.state.store.token(&hash).await.unwrap().is_none(),
+        "expired tokens are purged"
+    );
+}

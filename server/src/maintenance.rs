@@ -1,0 +1,45 @@
+//! Periodic housekeeping every node runs: pick up signing keys rotated by any
+//! node, and purge what has expired (replay-cache entries, tokens, keys past
+//! their overlap) so the database does not grow without bound.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::state::AppState;
+
+/// How often a node reloads keys and purges expired rows.
+pub const INTERVAL: Duration = Duration::from_secs(60);
+
+/// Runs one round of housekeeping; failures are logged and retried next round.
+pub async fn run_once(state: &AppState) {
+    let now = state.now();
+    if let Err(err) = state.keys.reload(&state.store, now).await {
+        tracing::warn!(error = %err, "could not reload signing keys");
+    }
+    let store = &state.store;
+    let purged = (
+        store.purge_expired_jtis(now).await,
+        store.purge_expired_tokens(now).await,
+        store.purge_unpublished_keys(now).await,
+    );
+    match purged {
+        (Ok(jtis), Ok(tokens), Ok(keys)) if jtis + tokens + keys > 0 => {
+            tracing::debug!(jtis, tokens, keys, "purged expired rows");
+        }
+        (Ok(_), Ok(_), Ok(_)) => {}
+        _ => tracing::warn!("could not purge expired rows; will retry"),
+    }
+}
+
+/// Runs housekeeping every [`INTERVAL`] until `shutdown` completes.
+pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
+    let mut ticker = tokio::time::interval(INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = ticker.tick() => run_once(&state).await,
+        }
+    }
+}
