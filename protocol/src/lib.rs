@@ -13,6 +13,7 @@
 //! - [`jose`]: signing and verifying JWTs, JWK thumbprints, ID-token hashes.
 #![warn(missing_docs)]
 
+pub mod ciba;
 mod client;
 mod discovery;
 mod error;
@@ -22,6 +23,7 @@ mod secrets;
 mod token;
 mod types;
 
+pub use ciba::{BackchannelAuthenticationRequest, BackchannelAuthenticationResponse, PingCallback, PushCallback};
 pub use client::{AccessTokenFormat, ClientMetadata, DeliveryMode, GrantType, Profile, TokenEndpointAuthMethod};
 pub use discovery::ProviderMetadata;
 pub use error::{ErrorCode, ErrorResponse};

@@ -13,6 +13,7 @@ use outband_protocol::{ClientMetadata, SigningAlg};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::outbound::{DestinationPolicy, IpCidr, OutboundSettings};
 use crate::store::TestDecision;
 
 /// `OUTBAND_*` variables that belong to the command line, logging or the test
@@ -53,6 +54,41 @@ pub struct Config {
     pub clients: Vec<ClientConfig>,
     /// Users to create at start (if missing).
     pub users: Vec<UserConfig>,
+    /// Outbound HTTP calls (jwks_uri, CIBA notifications).
+    #[serde(default)]
+    pub outbound: OutboundConfig,
+}
+
+/// `[outbound]`: the policy of every request the server sends.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// Milliseconds to establish a connection.
+    pub connect_timeout_ms: u32,
+    /// Milliseconds for a whole request, body included.
+    pub timeout_ms: u32,
+    /// Largest response body accepted, in bytes.
+    pub max_response_bytes: u32,
+    /// A PEM file of extra CA certificates to trust (private PKI).
+    pub ca_bundle: Option<PathBuf>,
+    /// Host names (exact) or address ranges (CIDR) that may be reached even
+    /// though they are not public, e.g. `["10.20.0.0/16", "bank-internal.example"]`.
+    pub allow_private: Vec<String>,
+    /// Plain http towards loopback destinations (development only).
+    pub allow_insecure_http_loopback: bool,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: crate::outbound::DEFAULT_CONNECT_TIMEOUT_MS,
+            timeout_ms: crate::outbound::DEFAULT_TIMEOUT_MS,
+            max_response_bytes: crate::outbound::DEFAULT_MAX_RESPONSE_BYTES,
+            ca_bundle: None,
+            allow_private: Vec::new(),
+            allow_insecure_http_loopback: false,
+        }
+    }
 }
 
 /// `[tokens]`
@@ -134,6 +170,7 @@ impl Default for Config {
             },
             clients: Vec::new(),
             users: Vec::new(),
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -262,6 +299,7 @@ impl Config {
             };
             clients.push((client.metadata, secret));
         }
+        let outbound = validate_outbound(&self.outbound, self.environment)?;
         let audience = t
             .access_token_audience
             .clone()
@@ -280,8 +318,75 @@ impl Config {
             rotation_overlap: i64::from(self.keys.rotation_overlap),
             clients,
             users: self.users,
+            outbound,
         })
     }
+}
+
+fn validate_outbound(config: &OutboundConfig, environment: Environment) -> Result<OutboundSettings, LoadConfigError> {
+    for (key, value) in [
+        ("outbound.connect_timeout_ms", config.connect_timeout_ms),
+        ("outbound.timeout_ms", config.timeout_ms),
+        ("outbound.max_response_bytes", config.max_response_bytes),
+    ] {
+        if value == 0 {
+            return Err(invalid(key, "must be greater than 0"));
+        }
+    }
+    if config.allow_insecure_http_loopback && environment == Environment::Production {
+        return Err(invalid(
+            "outbound.allow_insecure_http_loopback",
+            "plain http is refused in production (set environment = \"development\" to use it)",
+        ));
+    }
+    let mut policy = DestinationPolicy {
+        insecure_http_loopback: config.allow_insecure_http_loopback,
+        ..DestinationPolicy::default()
+    };
+    for entry in &config.allow_private {
+        let entry = entry.trim();
+        let is_name = !entry.is_empty()
+            && entry.chars().any(|c| c.is_ascii_alphabetic())
+            && entry
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_');
+        // A name holds a letter and no ':' or '/'; anything else must be an address or a range.
+        if is_name && entry.parse::<std::net::IpAddr>().is_err() {
+            policy.hosts.push(crate::outbound::policy::normalize_host(entry));
+        } else {
+            let network: IpCidr = entry.parse().map_err(|_| {
+                invalid(
+                    "outbound.allow_private",
+                    format!("{entry:?} is neither a host name nor an address range like 10.0.0.0/8"),
+                )
+            })?;
+            policy.networks.push(network);
+        }
+    }
+    let ca_certificates = match &config.ca_bundle {
+        None => Vec::new(),
+        Some(path) => {
+            let pem =
+                std::fs::read(path).map_err(|e| invalid("outbound.ca_bundle", format!("{}: {e}", path.display())))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| invalid("outbound.ca_bundle", format!("{}: {e}", path.display())))?;
+            if certificates.is_empty() {
+                return Err(invalid(
+                    "outbound.ca_bundle",
+                    format!("{}: no PEM certificate found", path.display()),
+                ));
+            }
+            certificates
+        }
+    };
+    Ok(OutboundSettings {
+        connect_timeout: std::time::Duration::from_millis(u64::from(config.connect_timeout_ms)),
+        timeout: std::time::Duration::from_millis(u64::from(config.timeout_ms)),
+        max_response_bytes: config.max_response_bytes as usize,
+        ca_bundle: config.ca_bundle.clone(),
+        ca_certificates,
+        policy,
+    })
 }
 
 /// The issuer as clients must see it: no trailing slash on a bare host.
@@ -347,6 +452,8 @@ pub struct Settings {
     pub clients: Vec<(ClientMetadata, Option<String>)>,
     /// Users from the file.
     pub users: Vec<UserConfig>,
+    /// The outbound HTTP policy.
+    pub outbound: OutboundSettings,
 }
 
 impl Settings {
@@ -420,6 +527,64 @@ mod tests {
             assert!(err.contains("isuser"), "{err}");
             Ok(())
         });
+    }
+
+    fn outbound(text: &str) -> Result<Settings, LoadConfigError> {
+        Config::from_toml(&format!("environment = \"development\"\n[outbound]\n{text}"))?.validate()
+    }
+
+    #[test]
+    fn outbound_defaults_and_values() {
+        let settings = outbound("").unwrap();
+        assert_eq!(settings.outbound.connect_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(settings.outbound.timeout, std::time::Duration::from_secs(10));
+        assert_eq!(settings.outbound.max_response_bytes, 256 * 1024);
+        assert!(!settings.outbound.policy.insecure_http_loopback);
+        let text = "timeout_ms = 500\nallow_private = [\"127.0.0.1/32\", \"Bank-Internal.example\", \"fd00::/8\", \"10.1.2.3\"]";
+        let settings = outbound(text).unwrap();
+        assert_eq!(settings.outbound.timeout, std::time::Duration::from_millis(500));
+        let policy = &settings.outbound.policy;
+        assert_eq!(policy.hosts, ["bank-internal.example"]);
+        let nets: Vec<String> = policy.networks.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["127.0.0.1/32", "fd00::/8", "10.1.2.3/32"]);
+    }
+
+    #[test]
+    fn outbound_errors_are_named() {
+        for (text, key) in [
+            ("allow_private = [\"10.0.0.0/33\"]", "outbound.allow_private"),
+            ("allow_private = [\"10.0.0/8\"]", "outbound.allow_private"),
+            ("allow_private = [\"bank internal\"]", "outbound.allow_private"),
+            ("allow_private = [\"\"]", "outbound.allow_private"),
+            ("timeout_ms = 0", "outbound.timeout_ms"),
+            ("connect_timeout_ms = 0", "outbound.connect_timeout_ms"),
+            ("max_response_bytes = 0", "outbound.max_response_bytes"),
+            ("ca_bundle = \"/nonexistent/ca.pem\"", "outbound.ca_bundle"),
+            ("allow_redirects = true", "allow_redirects"),
+        ] {
+            let err = outbound(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn outbound_ca_bundle_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").unwrap();
+        let err = outbound(&format!("ca_bundle = {:?}", path.display().to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outbound.ca_bundle"), "{err}");
+    }
+
+    #[test]
+    fn insecure_http_loopback_refused_in_production() {
+        let text = "issuer = \"https://as.example\"\n[outbound]\nallow_insecure_http_loopback = true";
+        let err = Config::from_toml(text).unwrap().validate().unwrap_err().to_string();
+        assert!(err.contains("outbound.allow_insecure_http_loopback"), "{err}");
+        let settings = outbound("allow_insecure_http_loopback = true").unwrap();
+        assert!(settings.outbound.policy.insecure_http_loopback);
     }
 
     #[test]

@@ -245,6 +245,12 @@ impl KeySet {
         }
     }
 
+    /// The sealer of the operator's key file, for other secrets kept at rest
+    /// (CIBA notification tokens and bodies).
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     /// The current key for `alg`.
     pub fn signer(&self, alg: SigningAlg) -> Option<Arc<SigningKey>> {
         self.current().signing.get(&alg).cloned()

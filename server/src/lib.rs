@@ -14,16 +14,20 @@
 //! - [`store`]: all SQL, one API over SQLite and PostgreSQL.
 
 pub mod auth;
+pub mod ciba;
 pub mod cli;
 pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod endpoints;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod grants;
+pub mod id_token;
 pub mod keys;
 pub mod maintenance;
+pub mod outbound;
 pub mod password;
 pub mod profile;
 pub mod state;
@@ -91,17 +95,19 @@ async fn log_internal_errors(request: Request, next: Next) -> Response {
 /// Serves `app(state)` on `listener` until `shutdown` completes, then finishes
 /// the requests in flight.
 ///
-/// Background housekeeping ([`maintenance`]) runs beside it and stops with it.
+/// Background housekeeping ([`maintenance`]) and CIBA expiry and notification
+/// delivery ([`ciba::delivery`]) run beside it and stop with it.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut maintenance_stop = stop_rx.clone();
-    let maintenance = tokio::spawn(maintenance::run(state.clone(), async move {
-        let _ = maintenance_stop.wait_for(|stop| *stop).await;
-    }));
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let maintenance = tokio::spawn(maintenance::run(state.clone(), stopped(stop_rx.clone())));
+    let delivery = tokio::spawn(ciba::delivery::run(state.clone(), stopped(stop_rx.clone())));
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -110,5 +116,6 @@ pub async fn run(
         .await;
     drop(stop_rx);
     let _ = maintenance.await;
+    let _ = delivery.await;
     served
 }

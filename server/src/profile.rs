@@ -53,6 +53,32 @@ impl Policy {
         }
     }
 
+    /// The ID token algorithm when the client registered none: RS256 is the
+    /// OpenID Connect default; FAPI profiles never use it.
+    pub fn default_id_token_alg(self) -> SigningAlg {
+        if self.is_fapi() {
+            SigningAlg::PS256
+        } else {
+            SigningAlg::RS256
+        }
+    }
+
+    /// Whether CIBA authentication requests must be signed request objects
+    /// (FAPI-CIBA §5.2.2).
+    pub fn requires_signed_ciba_request(self) -> bool {
+        matches!(self.profile, Profile::FapiCiba)
+    }
+
+    /// Whether the CIBA push mode is allowed (FAPI-CIBA forbids it).
+    pub fn allows_ciba_push(self) -> bool {
+        !matches!(self.profile, Profile::FapiCiba)
+    }
+
+    /// The longest `exp − nbf` of a signed request object, in seconds (FAPI: 60 minutes).
+    pub fn max_request_object_lifetime(self) -> i64 {
+        3600
+    }
+
     /// The longest lifetime (`exp` − now) we accept for a client assertion, in seconds.
     pub fn max_assertion_lifetime(self) -> i64 {
         // FAPI 2 asks for short-lived assertions; 10 minutes covers clock skew and

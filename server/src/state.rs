@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use outband_protocol::{ClientId, ClientMetadata, ClientSecret, Subject};
 
+use crate::auth::client_keys::JwksCache;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::events::EventBus;
 use crate::keys::{KeySet, LoadKeysError};
+use crate::outbound::{BuildOutboundClientError, OutboundClient};
 use crate::store::{ClientRecord, Store, StoreError, UserRecord};
 
 /// Shared state of the server.
@@ -21,6 +24,14 @@ pub struct AppState {
     pub keys: Arc<KeySet>,
     /// The only source of time.
     pub clock: Arc<dyn Clock>,
+    /// The one HTTP client for outbound calls (jwks_uri, notifications).
+    pub outbound: OutboundClient,
+    /// Key sets fetched from clients' `jwks_uri`.
+    pub jwks_cache: Arc<JwksCache>,
+    /// Live events for authentication devices.
+    pub events: EventBus,
+    /// Wakes the notification worker when a ping/push is queued.
+    pub wake_delivery: Arc<tokio::sync::Notify>,
 }
 
 /// Why the server could not start.
@@ -40,6 +51,9 @@ pub enum StartError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The outbound HTTP client could not be built.
+    #[error(transparent)]
+    Outbound(#[from] BuildOutboundClientError),
 }
 
 impl AppState {
@@ -47,11 +61,16 @@ impl AppState {
     /// configuration file, then returns the state.
     pub async fn build(settings: Settings, store: Store, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let keys = KeySet::load_or_create(&store, &settings.key_file, clock.now()).await?;
+        let outbound = OutboundClient::new(&settings.outbound)?;
         let state = Self {
             settings: Arc::new(settings),
             store,
             keys: Arc::new(keys),
             clock,
+            outbound,
+            jwks_cache: Arc::new(JwksCache::default()),
+            events: EventBus::new(),
+            wake_delivery: Arc::new(tokio::sync::Notify::new()),
         };
         state.apply_configured_clients().await?;
         state.apply_configured_users().await?;
@@ -93,6 +112,7 @@ impl AppState {
                 phone: user.phone.clone(),
                 name: user.name.clone(),
                 password_hash: None,
+                user_code_hash: None,
                 locked: false,
                 test_decision: user.test_decision,
                 created_at: self.now(),

@@ -209,7 +209,8 @@ fn assertion_subject(assertion: &str, form: &FormParams) -> Result<ClientId, Err
     }
 }
 
-/// The client's registered public keys.
+/// The client's public keys registered by value (`jwks`); see
+/// [`client_public_keys`](crate::auth::client_keys::client_public_keys) for `jwks_uri`.
 pub fn client_jwks(client: &ClientRecord) -> Result<Vec<Jwk>, String> {
     let Some(jwks) = &client.metadata.jwks else {
         return Err("client has no registered jwks".into());
@@ -238,7 +239,11 @@ async fn check_assertion(
         }
         None => policy.signing_algs().to_vec(),
     };
-    let keys = client_jwks(client)?;
+    let kid = outband_protocol::jose::UnverifiedJwt::decode(assertion)
+        .map_err(|e| format!("client_assertion: {e}"))?
+        .kid()
+        .map(str::to_owned);
+    let keys = crate::auth::client_keys::client_public_keys(state, client, kid.as_deref()).await?;
     let jwt = verify_jwt(assertion, &keys, &algs).map_err(|e| format!("client_assertion: {e}"))?;
     let claims = &jwt.claims;
     let id = client.client_id().as_str();

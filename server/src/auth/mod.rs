@@ -1,6 +1,7 @@
 //! Proving who is calling: client authentication at the token-family endpoints.
 
 pub mod client_auth;
+pub mod client_keys;
 
 pub use client_auth::{authenticate_client, AuthenticatedClient, PeerCertificate};
 

@@ -369,6 +369,7 @@ pub async fn users(store: &Store, command: UsersCommand, json_out: bool) -> anyh
                 phone,
                 name,
                 password_hash,
+                user_code_hash: None,
                 locked: false,
                 test_decision: test_decision.and_then(to_decision),
                 created_at: now(),

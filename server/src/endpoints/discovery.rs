@@ -10,13 +10,22 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use outband_protocol::{GrantType, ProviderMetadata, TokenEndpointAuthMethod};
+use outband_protocol::{DeliveryMode, GrantType, ProviderMetadata, SigningAlg, TokenEndpointAuthMethod};
 
 use crate::keys::SERVER_ALGS;
 use crate::state::AppState;
 
 /// Grant types the token endpoint serves today.
-pub const GRANT_TYPES: [GrantType; 1] = [GrantType::ClientCredentials];
+pub const GRANT_TYPES: [GrantType; 2] = [GrantType::ClientCredentials, GrantType::Ciba];
+
+/// Algorithms accepted for signed CIBA requests (the union over profiles; each
+/// client is further held to its profile's list).
+pub const CIBA_REQUEST_ALGS: [SigningAlg; 4] = [
+    SigningAlg::ES256,
+    SigningAlg::PS256,
+    SigningAlg::EdDSA,
+    SigningAlg::RS256,
+];
 
 /// Client authentication methods accepted today (mutual TLS arrives with its issue).
 pub const AUTH_METHODS: [TokenEndpointAuthMethod; 3] = [
@@ -47,6 +56,13 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         token_endpoint: settings.endpoint("/token"),
         jwks_uri: settings.endpoint("/jwks"),
         introspection_endpoint: Some(settings.endpoint("/introspect")),
+        backchannel_authentication_endpoint: Some(settings.endpoint("/bc-authorize")),
+        backchannel_token_delivery_modes_supported: strings(&mut DeliveryMode::ALL.iter().map(|m| m.as_str())),
+        backchannel_authentication_request_signing_alg_values_supported: strings(
+            &mut CIBA_REQUEST_ALGS.iter().map(|a| a.as_str()),
+        ),
+        backchannel_user_code_parameter_supported: Some(true),
+        scopes_supported: vec!["openid".into()],
         revocation_endpoint: Some(settings.endpoint("/revoke")),
         // No browser flow is served yet, so no response type is supported.
         response_types_supported: Vec::new(),

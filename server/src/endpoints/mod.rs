@@ -1,6 +1,7 @@
 //! One module per endpoint family (CONVENTIONS 6); each exposes `router()` and
 //! keeps its handlers thin.
 
+pub mod ciba;
 pub mod discovery;
 pub mod health;
 pub mod introspect;
@@ -16,6 +17,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(discovery::router())
+        .merge(ciba::router())
         .merge(jwks::router())
         .merge(health::router())
         .merge(token::router())

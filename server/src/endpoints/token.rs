@@ -25,10 +25,8 @@ async fn token_post(State(state): State<AppState>, request: ClientForm) -> Resul
         TokenRequest::ClientCredentials { scope, .. } => {
             grants::client_credentials::exchange(&state, &auth, scope).await?
         }
-        TokenRequest::AuthorizationCode { .. }
-        | TokenRequest::RefreshToken { .. }
-        | TokenRequest::Ciba { .. }
-        | TokenRequest::Unsupported => {
+        TokenRequest::Ciba { auth_req_id } => grants::ciba::exchange(&state, &auth, &auth_req_id).await?,
+        TokenRequest::AuthorizationCode { .. } | TokenRequest::RefreshToken { .. } | TokenRequest::Unsupported => {
             let grant = form.get("grant_type").unwrap_or_default().to_owned();
             return Err(Error::new(
                 ErrorCode::UnsupportedGrantType,

@@ -1,4 +1,5 @@
 //! One file per grant type (CONVENTIONS 3): the token endpoint matches on the
 //! request and hands each arm to its grant.
 
+pub mod ciba;
 pub mod client_credentials;

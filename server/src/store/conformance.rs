@@ -13,9 +13,16 @@
 //!
 //! Layout: this file has the builders and the client/user tests;
 //! `conformance/keys.rs` has signing keys and the jti replay cache;
-//! `conformance/tokens.rs` has tokens and the audit log.
+//! `conformance/tokens.rs` has tokens and the audit log; `conformance/ciba.rs`
+//! and `conformance/ciba_polling.rs` have backchannel requests;
+//! `conformance/devices.rs` has devices, activation codes and device tokens;
+//! `conformance/outbox.rs` has the ping/push outbox.
 
+mod ciba;
+mod ciba_polling;
+mod devices;
 mod keys;
+mod outbox;
 mod tokens;
 
 use outband_protocol::{ClientId, ClientMetadata, Scope, SigningAlg, Subject};
@@ -43,6 +50,7 @@ pub(super) fn user(username: &str, email: Option<&str>, phone: Option<&str>) -> 
         phone: phone.map(str::to_owned),
         name: Some(format!("{username} Example")),
         password_hash: None,
+        user_code_hash: None,
         locked: false,
         test_decision: None,
         created_at: 1_700_000_100,

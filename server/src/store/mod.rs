@@ -8,10 +8,14 @@
 //!
 //! - `mod.rs` (here): [`Store`], [`Backend`], connecting, migrations, health.
 //! - `records.rs`: the domain records the rest of the server sees ([`ClientRecord`],
-//!   [`UserRecord`], [`KeyRecord`], [`TokenRecord`], [`AuditEvent`]).
+//!   [`UserRecord`], [`KeyRecord`], [`TokenRecord`], [`AuditEvent`]);
+//!   `ciba_records.rs`: those of CIBA ([`CibaRequestRecord`], [`DeviceRecord`],
+//!   [`ActivationCodeRecord`], [`DeviceTokenRecord`], [`NotificationRecord`]).
 //! - `error.rs`: [`StoreError`].
 //! - one file per concept, each an `impl Store { .. }` block: `clients.rs`,
-//!   `users.rs`, `keys.rs`, `jtis.rs`, `tokens.rs`, `audit.rs`.
+//!   `users.rs`, `keys.rs`, `jtis.rs`, `tokens.rs`, `audit.rs`, and for CIBA
+//!   `ciba.rs` (backchannel requests), `devices.rs` (authentication devices,
+//!   activation codes, device tokens) and `outbox.rs` (ping/push deliveries).
 //! - [`testing`]: `fresh_store()` for tests (SQLite by default, PostgreSQL with
 //!   `OUTBAND_TEST_BACKEND=postgres`), and `conformance.rs`, the one suite every
 //!   backend must pass.
@@ -38,12 +42,16 @@
 //! conformance suite checks these under real concurrency.
 
 mod audit;
+mod ciba;
+mod ciba_records;
 mod clients;
 #[cfg(test)]
 mod conformance;
+mod devices;
 mod error;
 mod jtis;
 mod keys;
+mod outbox;
 mod records;
 #[doc(hidden)]
 pub mod testing;
@@ -59,7 +67,10 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Any, AnyPool, Executor, Row};
 
 pub use audit::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
+pub use ciba::{DEFAULT_CIBA_LIST_LIMIT, MAX_CIBA_LIST_LIMIT, SLOW_DOWN_INCREMENT};
+pub use ciba_records::*;
 pub use error::StoreError;
+pub use outbox::{DEFAULT_NOTIFICATION_LIST_LIMIT, MAX_NOTIFICATION_LIST_LIMIT};
 pub use records::*;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -69,6 +69,8 @@ pub struct UserRecord {
     pub name: Option<String>,
     /// argon2 PHC string, when the user has a password.
     pub password_hash: Option<String>,
+    /// argon2 PHC string of the user's CIBA `user_code`, when set.
+    pub user_code_hash: Option<String>,
     /// A locked user never gets tokens.
     pub locked: bool,
     /// Automatic CIBA decision for test users; `None` for real users.

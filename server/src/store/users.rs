@@ -22,6 +22,7 @@ fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
         phone: column(row, "phone")?,
         name: column(row, "name")?,
         password_hash: column(row, "password_hash")?,
+        user_code_hash: column(row, "user_code_hash")?,
         locked: column::<i64>(row, "locked")? != 0,
         test_decision,
         created_at: column(row, "created_at")?,
@@ -53,8 +54,8 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all, fields(subject = %user.subject), err(level = "debug"))]
     pub async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO users (subject, username, email, phone, name, password_hash, locked, test_decision, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO users (subject, username, email, phone, name, password_hash, locked, test_decision, created_at, \
+             user_code_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(user.subject.as_str())
         .bind(user.username.as_str())
@@ -65,6 +66,7 @@ impl Store {
         .bind(flag(user.locked))
         .bind(user.test_decision.map(TestDecision::as_str))
         .bind(user.created_at)
+        .bind(user.user_code_hash.as_deref())
         .execute(&self.pool)
         .await
         .map_err(user_conflict)?;
@@ -75,7 +77,7 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all, fields(subject = %subject), err(level = "debug"))]
     pub async fn user(&self, subject: &Subject) -> Result<Option<UserRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT subject, username, email, phone, name, password_hash, locked, test_decision, created_at \
+            "SELECT subject, username, email, phone, name, password_hash, user_code_hash, locked, test_decision, created_at \
              FROM users WHERE subject = $1",
         )
         .bind(subject.as_str())
@@ -90,7 +92,7 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     pub async fn user_by_login_hint(&self, hint: &str) -> Result<Option<UserRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT subject, username, email, phone, name, password_hash, locked, test_decision, created_at \
+            "SELECT subject, username, email, phone, name, password_hash, user_code_hash, locked, test_decision, created_at \
              FROM users WHERE username = $1 OR email = $2 OR phone = $1 \
              ORDER BY CASE WHEN username = $1 THEN 0 WHEN email = $2 THEN 1 ELSE 2 END LIMIT 1",
         )
@@ -105,7 +107,7 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     pub async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT subject, username, email, phone, name, password_hash, locked, test_decision, created_at \
+            "SELECT subject, username, email, phone, name, password_hash, user_code_hash, locked, test_decision, created_at \
              FROM users ORDER BY username",
         )
         .fetch_all(&self.pool)
@@ -126,12 +128,28 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("DELETE FROM tokens WHERE subject = $1")
-            .bind(subject.as_str())
-            .execute(&mut *tx)
-            .await?;
+        // Everything that speaks for the user goes with them: tokens, enrolled
+        // devices (their device tokens cascade) and unused activation codes.
+        for statement in [
+            "DELETE FROM tokens WHERE subject = $1",
+            "DELETE FROM devices WHERE subject = $1",
+            "DELETE FROM activation_codes WHERE subject = $1",
+        ] {
+            sqlx::query(statement).bind(subject.as_str()).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Sets or clears the user's CIBA `user_code` hash; `false` when there is no such user.
+    #[tracing::instrument(level = "debug", skip_all, fields(subject = %subject), err(level = "debug"))]
+    pub async fn set_user_code_hash(&self, subject: &Subject, hash: Option<&str>) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE users SET user_code_hash = $2 WHERE subject = $1")
+            .bind(subject.as_str())
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(one_row(&result))
     }
 
     /// Locks or unlocks a user; `false` when there is no such user.

@@ -19,7 +19,23 @@ async fn both_metadata_documents_tell_the_same_truth() {
     assert_eq!(m["jwks_uri"], format!("{ISSUER}/jwks"));
     assert_eq!(m["introspection_endpoint"], format!("{ISSUER}/introspect"));
     assert_eq!(m["revocation_endpoint"], format!("{ISSUER}/revoke"));
-    assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
+    assert_eq!(
+        m["grant_types_supported"],
+        serde_json::json!(["client_credentials", "urn:openid:params:grant-type:ciba"])
+    );
+    assert_eq!(
+        m["backchannel_authentication_endpoint"],
+        format!("{ISSUER}/bc-authorize")
+    );
+    assert_eq!(
+        m["backchannel_token_delivery_modes_supported"],
+        serde_json::json!(["poll", "ping", "push"])
+    );
+    assert_eq!(m["backchannel_user_code_parameter_supported"], true);
+    let request_algs = m["backchannel_authentication_request_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(request_algs.contains(&"PS256".into()) && !request_algs.contains(&"none".into()));
     let methods = m["token_endpoint_auth_methods_supported"].as_array().unwrap();
     assert!(methods.contains(&"private_key_jwt".into()));
     assert!(!methods.contains(&"tls_client_auth".into()), "mTLS is not served yet");
@@ -28,11 +44,7 @@ async fn both_metadata_documents_tell_the_same_truth() {
         .unwrap()
         .contains(&"none".into()));
     // Nothing is advertised that has no endpoint yet.
-    for absent in [
-        "authorization_endpoint",
-        "backchannel_authentication_endpoint",
-        "userinfo_endpoint",
-    ] {
+    for absent in ["authorization_endpoint", "userinfo_endpoint"] {
         assert!(m.get(absent).is_none(), "{absent} is advertised but not served");
     }
 }

@@ -3,9 +3,14 @@
 // Test support code panics on purpose: a failed setup step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod ciba;
+mod ciba_modes;
+mod ciba_signed;
+mod ciba_support;
 mod cli;
 mod discovery;
 mod introspect;
+mod outbound;
 mod robustness;
 mod support;
 mod token;

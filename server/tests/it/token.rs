@@ -185,12 +185,12 @@ async fn grant_type_errors() {
         .post_form("/token", "scope=payments", creds)
         .await
         .assert_error(400, "invalid_request");
-    // Registered for client_credentials only.
+    // A supported grant this client is not registered for.
     let ciba = "grant_type=urn%3Aopenid%3Aparams%3Agrant-type%3Aciba&auth_req_id=x";
     server
         .post_form("/token", ciba, creds)
         .await
-        .assert_error(400, "unsupported_grant_type");
+        .assert_error(400, "unauthorized_client");
 }
 
 #[tokio::test]
