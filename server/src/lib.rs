@@ -108,6 +108,7 @@ pub async fn run(
     };
     let maintenance = tokio::spawn(maintenance::run(state.clone(), stopped(stop_rx.clone())));
     let delivery = tokio::spawn(ciba::delivery::run(state.clone(), stopped(stop_rx.clone())));
+    let bridge = tokio::spawn(events::run_bridge(state.events.clone(), stopped(stop_rx.clone())));
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -117,5 +118,6 @@ pub async fn run(
     drop(stop_rx);
     let _ = maintenance.await;
     let _ = delivery.await;
+    let _ = bridge.await;
     served
 }

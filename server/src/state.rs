@@ -62,6 +62,7 @@ impl AppState {
     pub async fn build(settings: Settings, store: Store, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let keys = KeySet::load_or_create(&store, &settings.key_file, clock.now()).await?;
         let outbound = OutboundClient::new(&settings.outbound)?;
+        let store_for_events = store.clone();
         let state = Self {
             settings: Arc::new(settings),
             store,
@@ -69,7 +70,7 @@ impl AppState {
             clock,
             outbound,
             jwks_cache: Arc::new(JwksCache::default()),
-            events: EventBus::new(),
+            events: EventBus::new(&store_for_events),
             wake_delivery: Arc::new(tokio::sync::Notify::new()),
         };
         state.apply_configured_clients().await?;

@@ -51,6 +51,7 @@ mod devices;
 mod error;
 mod jtis;
 mod keys;
+mod notify;
 mod outbox;
 mod records;
 #[doc(hidden)]
@@ -114,6 +115,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// PostgreSQL only: where `LISTEN` connections go (see `notify.rs`).
+    postgres_url: Option<std::sync::Arc<str>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -213,9 +216,11 @@ impl Store {
         let target = Target::parse(url);
         let pool = target.pool_options().connect(&target.url).await?;
         tracing::debug!(backend = ?target.backend, "store connected");
+        let postgres_url = (target.backend == Backend::Postgres).then(|| std::sync::Arc::from(target.url.as_str()));
         Ok(Self {
             pool,
             backend: target.backend,
+            postgres_url,
         })
     }
 

@@ -9,6 +9,7 @@ mod ciba_signed;
 mod ciba_support;
 mod cli;
 mod discovery;
+mod events;
 mod introspect;
 mod outbound;
 mod robustness;
