@@ -5,7 +5,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use outband_protocol::{AccessToken, AccessTokenFormat, Scope, Subject};
+use outband_protocol::{AccessToken, AccessTokenFormat, RefreshToken, Scope, Subject};
 use rand::RngCore;
 use serde_json::{json, Map, Value};
 
@@ -131,6 +131,71 @@ pub async fn issue_access_token(state: &AppState, grant: AccessGrant<'_>) -> Res
         expires_in: lifetime,
         record,
     })
+}
+
+/// An access token, and a refresh token when the client may have one.
+#[derive(Debug)]
+pub struct UserTokens {
+    /// The access token.
+    pub access: IssuedToken,
+    /// The refresh token, for clients registered for the `refresh_token` grant.
+    pub refresh: Option<RefreshToken>,
+}
+
+/// Issues the tokens of a user grant: an access token, plus a refresh token
+/// when the client is registered for the `refresh_token` grant. Both carry the
+/// same `grant_id` (a new one unless given), so revoking the refresh token
+/// revokes what it minted.
+pub async fn issue_user_tokens(
+    state: &AppState,
+    mut grant: AccessGrant<'_>,
+    grant_id: Option<&str>,
+) -> Result<UserTokens, Error> {
+    if !grant
+        .client
+        .metadata
+        .allows_grant(outband_protocol::GrantType::RefreshToken)
+    {
+        let access = issue_access_token(state, grant).await?;
+        return Ok(UserTokens { access, refresh: None });
+    }
+    let grant_id = grant_id.map_or_else(random_token, str::to_owned);
+    grant.grant_id = Some(&grant_id);
+    let refresh = issue_refresh_token(state, &grant, &grant_id).await?;
+    let access = issue_access_token(state, grant).await?;
+    Ok(UserTokens {
+        access,
+        refresh: Some(refresh),
+    })
+}
+
+/// Issues and records a refresh token for a user grant. Refresh tokens are
+/// always opaque; `grant_id` ties them to the access tokens they mint, so
+/// revoking one revokes the grant.
+pub async fn issue_refresh_token(
+    state: &AppState,
+    grant: &AccessGrant<'_>,
+    grant_id: &str,
+) -> Result<RefreshToken, Error> {
+    let now = state.now();
+    let token = RefreshToken::new(random_token());
+    let record = TokenRecord {
+        token_hash: token.hash(),
+        kind: TokenKind::Refresh,
+        jti: random_token(),
+        client_id: grant.client.client_id().clone(),
+        subject: grant.subject.cloned(),
+        scope: grant.scope.clone(),
+        authorization_details: grant.authorization_details.map(Value::to_string),
+        grant_id: Some(grant_id.to_owned()),
+        cnf_jkt: grant.cnf.jkt.clone(),
+        cnf_x5t: grant.cnf.x5t.clone(),
+        issued_at: now,
+        expires_at: now + state.settings.refresh_token_lifetime,
+        revoked: false,
+    };
+    state.store.insert_token(&record).await?;
+    Ok(token)
 }
 
 /// The stored record of a token value, when it is active now: known, not

@@ -17,7 +17,7 @@ use crate::state::AppState;
 use crate::store::{
     AuditEvent, CibaDecision, CibaRequestRecord, CibaState, ClientRecord, NotificationKind, TestDecision, UserRecord,
 };
-use crate::tokens::{issue_access_token, random_token, AccessGrant, Confirmation};
+use crate::tokens::{issue_user_tokens, random_token, AccessGrant, Confirmation, UserTokens};
 
 /// Lifetime of a request when the client asks for none, in seconds.
 pub const DEFAULT_EXPIRY: i64 = 120;
@@ -301,18 +301,15 @@ pub async fn issue_tokens(
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok());
     let dpop = cnf.jkt.is_some();
-    let issued = issue_access_token(
-        state,
-        AccessGrant {
-            client,
-            subject: Some(&record.subject),
-            scope: &record.scope,
-            authorization_details: details.as_ref(),
-            grant_id: None,
-            cnf,
-        },
-    )
-    .await?;
+    let grant = AccessGrant {
+        client,
+        subject: Some(&record.subject),
+        scope: &record.scope,
+        authorization_details: details.as_ref(),
+        grant_id: None,
+        cnf,
+    };
+    let UserTokens { access, refresh } = issue_user_tokens(state, grant, None).await?;
     let amr: Option<Value> = record.amr.as_deref().and_then(|a| serde_json::from_str(a).ok());
     let id_token = issue_id_token(
         state,
@@ -322,17 +319,17 @@ pub async fn issue_tokens(
             auth_time: record.decided_at.unwrap_or(record.created_at),
             acr: record.acr.as_deref(),
             amr: amr.as_ref(),
-            access_token: Some(&issued.token),
-            refresh_token: None,
+            access_token: Some(&access.token),
+            refresh_token: refresh.as_ref(),
             auth_req_id: push_auth_req_id,
             nonce: None,
         },
     )?;
     Ok(TokenResponse {
-        access_token: issued.token,
+        access_token: access.token,
         token_type: if dpop { TokenType::DPoP } else { TokenType::Bearer },
-        expires_in: u64::try_from(issued.expires_in).ok(),
-        refresh_token: None,
+        expires_in: u64::try_from(access.expires_in).ok(),
+        refresh_token: refresh,
         scope: Some(record.scope.clone()),
         id_token: Some(id_token),
         authorization_details: details,

@@ -16,7 +16,7 @@ use crate::keys::SERVER_ALGS;
 use crate::state::AppState;
 
 /// Grant types the token endpoint serves today.
-pub const GRANT_TYPES: [GrantType; 2] = [GrantType::ClientCredentials, GrantType::Ciba];
+pub const GRANT_TYPES: [GrantType; 3] = [GrantType::ClientCredentials, GrantType::RefreshToken, GrantType::Ciba];
 
 /// Algorithms accepted for signed CIBA requests (the union over profiles; each
 /// client is further held to its profile's list).

@@ -26,7 +26,10 @@ async fn token_post(State(state): State<AppState>, request: ClientForm) -> Resul
             grants::client_credentials::exchange(&state, &auth, scope).await?
         }
         TokenRequest::Ciba { auth_req_id } => grants::ciba::exchange(&state, &auth, &auth_req_id).await?,
-        TokenRequest::AuthorizationCode { .. } | TokenRequest::RefreshToken { .. } | TokenRequest::Unsupported => {
+        TokenRequest::RefreshToken { refresh_token, scope } => {
+            grants::refresh_token::exchange(&state, &auth, &refresh_token, scope).await?
+        }
+        TokenRequest::AuthorizationCode { .. } | TokenRequest::Unsupported => {
             let grant = form.get("grant_type").unwrap_or_default().to_owned();
             return Err(Error::new(
                 ErrorCode::UnsupportedGrantType,

@@ -3,3 +3,4 @@
 
 pub mod ciba;
 pub mod client_credentials;
+pub mod refresh_token;

@@ -21,7 +21,11 @@ async fn both_metadata_documents_tell_the_same_truth() {
     assert_eq!(m["revocation_endpoint"], format!("{ISSUER}/revoke"));
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["client_credentials", "urn:openid:params:grant-type:ciba"])
+        serde_json::json!([
+            "client_credentials",
+            "refresh_token",
+            "urn:openid:params:grant-type:ciba"
+        ])
     );
     assert_eq!(
         m["backchannel_authentication_endpoint"],

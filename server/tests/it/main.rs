@@ -12,6 +12,7 @@ mod discovery;
 mod events;
 mod introspect;
 mod outbound;
+mod refresh;
 mod robustness;
 mod support;
 mod token;
