@@ -25,6 +25,9 @@ pub const DEFAULT_EXPIRY: i64 = 120;
 pub const MAX_EXPIRY: i64 = 600;
 /// Minimum seconds between two polls (CIBA §7.3), raised by 5 with each `slow_down`.
 pub const POLL_INTERVAL: i64 = 5;
+/// Pending requests one client may have at once; a till stuck in a loop must
+/// not fill the database or the user's screen.
+pub const MAX_PENDING_PER_CLIENT: i64 = 1000;
 /// The `aud` of the request JWTs devices verify.
 pub const DEVICE_AUDIENCE: &str = "urn:outband:device";
 /// The `typ` of the request JWTs devices verify.
@@ -77,6 +80,18 @@ pub async fn start(
         None => DEFAULT_EXPIRY,
     };
     let now = state.now();
+    if state
+        .store
+        .count_pending_ciba_requests_of_client(client.client_id(), now)
+        .await?
+        >= MAX_PENDING_PER_CLIENT
+    {
+        return Err(Error::new(
+            ErrorCode::TemporarilyUnavailable,
+            format!("this client already has {MAX_PENDING_PER_CLIENT} pending requests; cancel or wait for some"),
+        )
+        .with_status(http::StatusCode::TOO_MANY_REQUESTS));
+    }
     let id = random_token();
     let auth_req_id = AuthReqId::new(random_token());
     let sealer = state.keys.sealer();

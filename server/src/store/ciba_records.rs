@@ -82,10 +82,10 @@ pub struct CibaRequestRecord {
     pub authorization_details: Option<String>,
     /// Poll, ping or push.
     pub delivery_mode: DeliveryMode,
-    /// The `client_notification_token`, sealed by the server (opaque here).
-    /// The auth_req_id sealed by the server: ping and push bodies carry it, and
-    /// only its hash identifies the request.
+    /// The `auth_req_id` sealed by the server (ping and push only): their
+    /// notification bodies carry it, while only its hash identifies the request.
     pub auth_req_id_sealed: Option<String>,
+    /// The `client_notification_token`, sealed by the server (opaque here).
     pub notification_token_sealed: Option<String>,
     /// AS-signed JWT of what devices show.
     pub request_jwt: String,

@@ -291,3 +291,27 @@ async fn the_device_display_jwt_says_what_is_asked() {
     assert_eq!(jwt.claims["sub"], "sub-alice");
     assert_eq!(jwt.claims["exp"], T0 + 120);
 }
+
+#[tokio::test]
+async fn pending_requests_per_client_are_bounded() {
+    use outband_server::ciba::lifecycle::MAX_PENDING_PER_CLIENT;
+    let server = server().await;
+    let template = server
+        .ciba_request(&start(&server, "scope=openid&login_hint=alice").await)
+        .await;
+    // Fill the client's quota directly in the store (a thousand HTTP calls would only slow the test).
+    for i in 1..MAX_PENDING_PER_CLIENT {
+        let mut record = template.clone();
+        record.id = format!("filler-{i}");
+        record.auth_req_id_hash = format!("filler-hash-{i}");
+        server.state.store.insert_ciba_request(&record).await.unwrap();
+    }
+    let reply = server.bc_authorize(POS, "scope=openid&login_hint=alice").await;
+    reply.assert_error(429, "temporarily_unavailable");
+    server.clock.advance(121);
+    assert_eq!(
+        server.bc_authorize(POS, "scope=openid&login_hint=alice").await.status,
+        200,
+        "expired ones do not count"
+    );
+}
