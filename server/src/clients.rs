@@ -53,6 +53,15 @@ pub fn validate(metadata: &ClientMetadata, has_secret: bool) -> Result<(), Strin
         }
     }
     if metadata.allows_grant(GrantType::Ciba) {
+        if method == M::None {
+            return Err("token_endpoint_auth_method: the CIBA grant is for confidential clients only".into());
+        }
+        if metadata.backchannel_token_delivery_mode == Some(DeliveryMode::Push) && !policy.allows_ciba_push() {
+            return Err(format!(
+                "backchannel_token_delivery_mode: push is not allowed under the {} profile",
+                metadata.profile
+            ));
+        }
         match metadata.backchannel_token_delivery_mode {
             None => return Err("backchannel_token_delivery_mode: required for the CIBA grant".into()),
             Some(DeliveryMode::Ping | DeliveryMode::Push)
@@ -108,6 +117,23 @@ mod tests {
         meta.token_endpoint_auth_method = TokenEndpointAuthMethod::PrivateKeyJwt;
         meta.jwks = Some(serde_json::json!({ "keys": [serde_json::Value::Object(private.as_ref().clone())] }));
         assert!(validate(&meta, false).unwrap_err().contains("private key material"));
+    }
+
+    #[test]
+    fn ciba_is_for_confidential_clients_and_fapi_ciba_has_no_push() {
+        let mut meta = ClientMetadata::new(ClientId::new("a"));
+        meta.grant_types = vec![GrantType::Ciba];
+        meta.backchannel_token_delivery_mode = Some(DeliveryMode::Poll);
+        meta.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
+        assert!(validate(&meta, false).unwrap_err().contains("confidential"));
+        meta.profile = Profile::FapiCiba;
+        meta.token_endpoint_auth_method = TokenEndpointAuthMethod::PrivateKeyJwt;
+        meta.jwks_uri = Some(url::Url::parse("https://client.example/jwks").unwrap());
+        meta.backchannel_token_delivery_mode = Some(DeliveryMode::Push);
+        meta.backchannel_client_notification_endpoint = Some(url::Url::parse("https://client.example/cb").unwrap());
+        assert!(validate(&meta, false).unwrap_err().contains("push is not allowed under the fapi-ciba profile"));
+        meta.backchannel_token_delivery_mode = Some(DeliveryMode::Ping);
+        assert!(validate(&meta, false).is_ok());
     }
 
     #[test]
