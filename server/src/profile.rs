@@ -69,6 +69,12 @@ impl Policy {
         matches!(self.profile, Profile::FapiCiba)
     }
 
+    /// Whether a CIBA request without `authorization_details` (a unique context
+    /// of its own) must carry a `binding_message` (FAPI-CIBA §5.2.2).
+    pub fn requires_ciba_binding_message(self) -> bool {
+        matches!(self.profile, Profile::FapiCiba)
+    }
+
     /// Whether the CIBA push mode is allowed (FAPI-CIBA forbids it).
     pub fn allows_ciba_push(self) -> bool {
         !matches!(self.profile, Profile::FapiCiba)

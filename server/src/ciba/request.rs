@@ -232,6 +232,15 @@ fn check(client: &ClientRecord, raw: BackchannelAuthenticationRequest) -> Result
             "authorization_details must be a JSON array",
         ));
     }
+    if binding_message.is_none()
+        && authorization_details.is_none()
+        && Policy::of(client.metadata.profile).requires_ciba_binding_message()
+    {
+        return Err(Error::invalid_request(format!(
+            "the {} profile needs a binding_message when the request has no authorization_details",
+            client.metadata.profile
+        )));
+    }
     let mode = delivery_mode(client)?;
     let token = raw.client_notification_token;
     if matches!(mode, DeliveryMode::Ping | DeliveryMode::Push) {

@@ -189,3 +189,34 @@ async fn login_hint_token_names_the_user() {
         .await
         .assert_error(400, "invalid_request");
 }
+
+#[tokio::test]
+async fn fapi_ciba_needs_a_binding_message_without_authorization_details() {
+    let (server, key) = server(Profile::FapiCiba, Some(SigningAlg::ES256)).await;
+    let key = crate::support::ClientKey { key };
+    let server = &server;
+    let key = &key;
+    let send = |request: String| async move {
+        let assertion = crate::support::client_assertion(key, "signer", T0, json!({}));
+        let body = format!(
+            "request={request}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
+        );
+        server.post_form("/bc-authorize", &body, None).await
+    };
+    let without = send(request_object(&key.key, json!({ "binding_message": null }))).await;
+    without.assert_error(400, "invalid_request");
+    assert!(without.json["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("binding_message"));
+    let with = send(request_object(&key.key, json!({}))).await;
+    assert_eq!(with.status, 200, "{}", with.text);
+    let details =
+        json!([{ "type": "payment_initiation", "instructedAmount": { "currency": "EUR", "amount": "1.00" } }]);
+    let with_details = send(request_object(
+        &key.key,
+        json!({ "binding_message": null, "authorization_details": details }),
+    ))
+    .await;
+    assert_eq!(with_details.status, 200, "{}", with_details.text);
+}
