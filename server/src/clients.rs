@@ -131,7 +131,9 @@ mod tests {
         meta.jwks_uri = Some(url::Url::parse("https://client.example/jwks").unwrap());
         meta.backchannel_token_delivery_mode = Some(DeliveryMode::Push);
         meta.backchannel_client_notification_endpoint = Some(url::Url::parse("https://client.example/cb").unwrap());
-        assert!(validate(&meta, false).unwrap_err().contains("push is not allowed under the fapi-ciba profile"));
+        assert!(validate(&meta, false)
+            .unwrap_err()
+            .contains("push is not allowed under the fapi-ciba profile"));
         meta.backchannel_token_delivery_mode = Some(DeliveryMode::Ping);
         assert!(validate(&meta, false).is_ok());
     }
