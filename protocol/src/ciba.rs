@@ -67,6 +67,10 @@ pub struct BackchannelAuthenticationResponse {
     /// Minimum seconds between polls (poll and ping).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<u64>,
+    /// Outband extension, for clients registered for number matching: the number
+    /// the terminal shows and the user types on the authentication device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_match: Option<String>,
 }
 
 /// A ping callback body ([§10.2](https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#rfc.section.10.2)).

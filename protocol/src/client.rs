@@ -210,6 +210,10 @@ pub struct ClientMetadata {
     /// JWT or opaque access tokens.
     #[serde(default = "default_access_token_format")]
     pub access_token_format: AccessTokenFormat,
+    /// Outband extension: CIBA approvals need the user to type on the device the
+    /// number the terminal shows (`number_match` in the backchannel response).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub number_matching: bool,
 }
 
 impl ClientMetadata {
@@ -236,6 +240,7 @@ impl ClientMetadata {
             tls_client_auth_san_dns: None,
             profile: default_profile(),
             access_token_format: default_access_token_format(),
+            number_matching: false,
         }
     }
 

@@ -97,6 +97,10 @@ pub async fn start(
     let sealer = state.keys.sealer();
     let seal = |text: &str| sealer.seal(text.as_bytes()).map_err(Error::internal);
     let request_jwt = display_jwt(state, client, &user, &id, &params, now, now + expires_in)?;
+    let number_match = client
+        .metadata
+        .number_matching
+        .then(|| format!("{}", rand::Rng::gen_range(&mut rand::thread_rng(), 10..100)));
     let record = CibaRequestRecord {
         id,
         auth_req_id_hash: auth_req_id.hash(),
@@ -111,6 +115,7 @@ pub async fn start(
         authorization_details: params.authorization_details.as_ref().map(Value::to_string),
         delivery_mode: mode,
         notification_token_sealed: params.client_notification_token.map(|t| seal(t.secret())).transpose()?,
+        number_match: number_match.clone(),
         request_jwt,
         created_at: now,
         expires_at: now + expires_in,
@@ -141,6 +146,7 @@ pub async fn start(
         auth_req_id,
         expires_in: u64::try_from(expires_in).unwrap_or_default(),
         interval: (mode != DeliveryMode::Push).then_some(POLL_INTERVAL as u64),
+        number_match,
     })
 }
 
@@ -184,12 +190,34 @@ fn display_jwt(
         "scope": params.scope,
         "acr_values": params.acr_values,
         "authorization_details": params.authorization_details,
+        // The device must ask for the number the terminal shows (not the number itself).
+        "number_matching": client.metadata.number_matching,
     });
     let Value::Object(map) = claims else {
         return Err(Error::internal("display claims are not an object"));
     };
     key.sign(Some(REQUEST_JWT_TYPE), &map)
         .map_err(|e| Error::internal(e.to_string()))
+}
+
+/// Number matching: an approval from a device must carry the number the
+/// terminal showed, when the client asked for number matching. Denials need no
+/// number (refusing must always be easy).
+pub fn check_number_match(request: &CibaRequestRecord, approve: bool, presented: Option<&str>) -> Result<()> {
+    match (&request.number_match, approve) {
+        (Some(expected), true) => {
+            let matches =
+                presented.is_some_and(|p| subtle::ConstantTimeEq::ct_eq(p.as_bytes(), expected.as_bytes()).into());
+            if matches {
+                Ok(())
+            } else {
+                Err(Error::invalid_request(
+                    "number_match does not match the number shown on the terminal",
+                ))
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Why a decision was not applied.

@@ -89,6 +89,9 @@ pub struct ClientAddArgs {
     /// Access token format.
     #[arg(long, default_value = "jwt")]
     pub access_token_format: AccessTokenFormat,
+    /// CIBA approvals need the number shown on the terminal typed on the device.
+    #[arg(long)]
+    pub number_matching: bool,
     /// A JSON file of client metadata; the flags above are ignored except --id and --secret.
     #[arg(long)]
     pub metadata_file: Option<PathBuf>,
@@ -283,6 +286,7 @@ async fn client_add(store: &Store, args: ClientAddArgs, json_out: bool) -> anyho
             m.dpop_bound_access_tokens = args.dpop;
             m.tls_client_certificate_bound_access_tokens = args.tls_bound;
             m.access_token_format = args.access_token_format;
+            m.number_matching = args.number_matching;
             m
         }
     };

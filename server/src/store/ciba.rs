@@ -26,7 +26,7 @@ macro_rules! ciba_columns {
     () => {
         "id, auth_req_id_hash, client_id, subject, scope, acr_values, binding_message, authorization_details, \
          delivery_mode, auth_req_id_sealed, notification_token_sealed, request_jwt, created_at, expires_at, \
-         poll_interval, last_polled_at, state, decided_at, device_id, amr, acr, deny_reason, redeemed_at"
+         poll_interval, last_polled_at, state, decided_at, device_id, amr, acr, deny_reason, redeemed_at, number_match"
     };
 }
 
@@ -58,6 +58,7 @@ fn ciba_request_from_row(row: &AnyRow) -> Result<CibaRequestRecord, StoreError> 
         authorization_details: column(row, "authorization_details")?,
         delivery_mode,
         auth_req_id_sealed: column(row, "auth_req_id_sealed")?,
+        number_match: column(row, "number_match")?,
         notification_token_sealed: column(row, "notification_token_sealed")?,
         request_jwt: column(row, "request_jwt")?,
         created_at: column(row, "created_at")?,
@@ -88,9 +89,9 @@ impl Store {
             "INSERT INTO ciba_requests (id, auth_req_id_hash, client_id, subject, scope, acr_values, binding_message, \
              authorization_details, delivery_mode, notification_token_sealed, request_jwt, created_at, expires_at, \
              poll_interval, last_polled_at, slowed, state, decided_at, device_id, amr, acr, deny_reason, redeemed_at, \
-             auth_req_id_sealed) \
+             auth_req_id_sealed, number_match) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, $16, $17, $18, $19, $20, \
-             $21, $22, $23)",
+             $21, $22, $23, $24)",
         )
         .bind(request.id.as_str())
         .bind(request.auth_req_id_hash.as_str())
@@ -115,6 +116,7 @@ impl Store {
         .bind(request.deny_reason.as_deref())
         .bind(request.redeemed_at)
         .bind(request.auth_req_id_sealed.as_deref())
+        .bind(request.number_match.as_deref())
         .execute(&self.pool)
         .await
         .map_err(StoreError::conflict_as(format!("CIBA request {}", request.id)))?;

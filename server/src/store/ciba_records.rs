@@ -87,6 +87,8 @@ pub struct CibaRequestRecord {
     pub auth_req_id_sealed: Option<String>,
     /// The `client_notification_token`, sealed by the server (opaque here).
     pub notification_token_sealed: Option<String>,
+    /// Number matching: what the terminal shows and the user must type on the device.
+    pub number_match: Option<String>,
     /// AS-signed JWT of what devices show.
     pub request_jwt: String,
     /// When it was made.

@@ -315,3 +315,43 @@ async fn pending_requests_per_client_are_bounded() {
         "expired ones do not count"
     );
 }
+
+#[tokio::test]
+async fn number_matching_clients_get_a_number_to_show() {
+    let server = server().await;
+    let mut client = server
+        .state
+        .store
+        .client(&outband_protocol::ClientId::new(POS))
+        .await
+        .unwrap()
+        .unwrap();
+    client.metadata.number_matching = true;
+    server.state.store.update_client(&client).await.unwrap();
+    let reply = server.bc_authorize(POS, "scope=openid&login_hint=alice").await;
+    let number = reply.json["number_match"].as_str().unwrap().to_owned();
+    assert!(
+        number.len() == 2 && number.chars().all(|c| c.is_ascii_digit()),
+        "{number}"
+    );
+    let request = server.ciba_request(reply.json["auth_req_id"].as_str().unwrap()).await;
+    assert_eq!(request.number_match.as_deref(), Some(number.as_str()));
+    let shown = UnverifiedJwt::decode(&request.request_jwt).unwrap();
+    assert_eq!(shown.claims["number_matching"], true);
+    assert!(
+        shown.claims.get("number_match").is_none(),
+        "the device is not told the number"
+    );
+    assert!(
+        !shown.claims.values().any(|v| v.as_str() == Some(number.as_str())),
+        "nor under another name"
+    );
+    use outband_server::ciba::lifecycle::check_number_match;
+    assert!(check_number_match(&request, true, Some(&number)).is_ok());
+    assert!(check_number_match(&request, true, Some("00")).is_err());
+    assert!(check_number_match(&request, true, None).is_err());
+    assert!(
+        check_number_match(&request, false, None).is_ok(),
+        "denying never needs the number"
+    );
+}

@@ -21,6 +21,7 @@ pub(super) fn ciba_request(id: &str, client: &str, subject: &str, created_at: i6
         authorization_details: None,
         delivery_mode: DeliveryMode::Poll,
         auth_req_id_sealed: None,
+        number_match: None,
         notification_token_sealed: None,
         request_jwt: format!("jwt-{id}"),
         created_at,
@@ -74,6 +75,7 @@ async fn ciba_requests_round_trip_by_id_and_hash() {
         authorization_details: Some(r#"[{"type":"payment_initiation","amount":"12.34"}]"#.into()),
         delivery_mode: DeliveryMode::Push,
         auth_req_id_sealed: Some("sealed-id".into()),
+        number_match: Some("42".into()),
         notification_token_sealed: Some("sealed-token".into()),
         last_polled_at: Some(1_010),
         ..ciba_request("r-full", "pos-1", "alice", 1_000)
