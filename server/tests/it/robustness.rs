@@ -22,6 +22,15 @@ fn param_strategy() -> impl Strategy<Value = String> {
         Just("auth_req_id"),
         Just("code"),
         Just("refresh_token"),
+        Just("login_hint"),
+        Just("id_token_hint"),
+        Just("login_hint_token"),
+        Just("binding_message"),
+        Just("requested_expiry"),
+        Just("authorization_details"),
+        Just("client_notification_token"),
+        Just("request"),
+        Just("user_code"),
     ];
     let values = prop_oneof![
         Just("client_credentials".to_owned()),
@@ -29,6 +38,10 @@ fn param_strategy() -> impl Strategy<Value = String> {
         Just("urn:openid:params:grant-type:ciba".to_owned()),
         Just("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.".to_owned()),
         Just("e30.e30.e30".to_owned()),
+        Just("openid".to_owned()),
+        Just("alice".to_owned()),
+        Just("[{\"type\":\"payment_initiation\"}]".to_owned()),
+        Just("-1".to_owned()),
         "[a-zA-Z0-9%._~=&+-]{0,40}",
         any::<String>(),
     ];
@@ -81,7 +94,12 @@ fn arbitrary_bodies_never_produce_5xx() {
                 request = request.header(header::CONTENT_TYPE, content_types[content_type]);
             }
             if with_auth {
-                request = request.header(header::AUTHORIZATION, basic_header("m", "pw-m"));
+                let (id, secret) = if paths[path].starts_with("/bc-") {
+                    ("c", "c-secret")
+                } else {
+                    ("m", "pw-m")
+                };
+                request = request.header(header::AUTHORIZATION, basic_header(id, secret));
             }
             let reply = rt.block_on(server.send(request.body(Body::from(body)).unwrap()));
             prop_assert!(
