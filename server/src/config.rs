@@ -57,7 +57,23 @@ pub struct Config {
     /// Outbound HTTP calls (jwks_uri, CIBA notifications).
     #[serde(default)]
     pub outbound: OutboundConfig,
+    /// The admin decision endpoint for automated tests (development only); off when absent.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
 }
+
+/// `[admin]`: switches on `POST /admin/v1/ciba/decision`, which approves or
+/// denies a pending CIBA request for automated tests. Refused in production.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// A file holding the random admin bearer token (at least
+    /// [`MIN_ADMIN_TOKEN_LENGTH`] characters; surrounding whitespace is ignored).
+    pub token_file: PathBuf,
+}
+
+/// Shortest admin token accepted, in characters (`outband-server demo` writes 43).
+pub const MIN_ADMIN_TOKEN_LENGTH: usize = 32;
 
 /// `[outbound]`: the policy of every request the server sends.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -171,6 +187,7 @@ impl Default for Config {
             clients: Vec::new(),
             users: Vec::new(),
             outbound: OutboundConfig::default(),
+            admin: None,
         }
     }
 }
@@ -300,6 +317,11 @@ impl Config {
             clients.push((client.metadata, secret));
         }
         let outbound = validate_outbound(&self.outbound, self.environment)?;
+        let admin_token_hash = self
+            .admin
+            .as_ref()
+            .map(|admin| validate_admin(admin, self.environment))
+            .transpose()?;
         let audience = t
             .access_token_audience
             .clone()
@@ -319,6 +341,7 @@ impl Config {
             clients,
             users: self.users,
             outbound,
+            admin_token_hash,
         })
     }
 }
@@ -389,6 +412,30 @@ fn validate_outbound(config: &OutboundConfig, environment: Environment) -> Resul
     })
 }
 
+/// Reads the admin token file; returns the SHA-256 (base64url) of the token.
+fn validate_admin(admin: &AdminConfig, environment: Environment) -> Result<String, LoadConfigError> {
+    const KEY: &str = "admin.token_file";
+    if environment == Environment::Production {
+        return Err(invalid(
+            KEY,
+            "the admin decision endpoint is refused in production (remove [admin], or set environment = \"development\")",
+        ));
+    }
+    let path = &admin.token_file;
+    let text = std::fs::read_to_string(path).map_err(|e| invalid(KEY, format!("{}: {e}", path.display())))?;
+    let token = text.trim();
+    if token.chars().count() < MIN_ADMIN_TOKEN_LENGTH {
+        return Err(invalid(
+            KEY,
+            format!(
+                "{}: the token needs at least {MIN_ADMIN_TOKEN_LENGTH} characters (e.g. `openssl rand -base64 32`)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(outband_protocol::jose::sha256_b64url(token.as_bytes()))
+}
+
 /// The issuer as clients must see it: no trailing slash on a bare host.
 fn issuer_string(url: &Url) -> String {
     let text = url.as_str();
@@ -454,6 +501,9 @@ pub struct Settings {
     pub users: Vec<UserConfig>,
     /// The outbound HTTP policy.
     pub outbound: OutboundSettings,
+    /// SHA-256 (base64url) of the admin bearer token; `None` keeps the admin
+    /// decision endpoint off (it answers 404).
+    pub admin_token_hash: Option<String>,
 }
 
 impl Settings {
@@ -585,6 +635,49 @@ mod tests {
         assert!(err.contains("outbound.allow_insecure_http_loopback"), "{err}");
         let settings = outbound("allow_insecure_http_loopback = true").unwrap();
         assert!(settings.outbound.policy.insecure_http_loopback);
+    }
+
+    #[test]
+    fn admin_section_reads_the_token_file_and_is_refused_in_production() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin-token");
+        let token = "0123456789abcdef0123456789abcdef-admin";
+        std::fs::write(&path, format!("{token}\n")).unwrap();
+        let section = format!("[admin]\ntoken_file = {:?}", path.display().to_string());
+        let settings = Config::from_toml(&format!("environment = \"development\"\n{section}"))
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(
+            settings.admin_token_hash.as_deref(),
+            Some(outband_protocol::jose::sha256_b64url(token.as_bytes()).as_str())
+        );
+        let production = format!("issuer = \"https://as.example\"\n{section}");
+        let err = Config::from_toml(&production)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("admin.token_file") && err.contains("production"), "{err}");
+
+        std::fs::write(&path, "short").unwrap();
+        let err = Config::from_toml(&format!("environment = \"development\"\n{section}"))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("admin.token_file") && err.contains("at least 32"), "{err}");
+        let missing = "environment = \"development\"\n[admin]\ntoken_file = \"/nonexistent/token\"";
+        let err = Config::from_toml(missing).unwrap().validate().unwrap_err().to_string();
+        assert!(err.contains("admin.token_file"), "{err}");
+        let err = Config::from_toml("[admin]\ntoken = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("token"), "{err}");
+        assert!(Config::from_toml("environment = \"development\"")
+            .unwrap()
+            .validate()
+            .unwrap()
+            .admin_token_hash
+            .is_none());
     }
 
     #[test]

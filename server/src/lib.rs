@@ -8,6 +8,8 @@
 //! - [`config`] → [`config::Settings`]: the TOML file and `OUTBAND_*` overrides, validated once.
 //! - [`state::AppState`]: settings, [`store::Store`], [`keys::KeySet`], [`clock::Clock`].
 //! - [`endpoints`]: one module per endpoint family, thin handlers.
+//! - [`device`]: the device channel (enrollment, DPoP-bound device tokens, live
+//!   events, signed decisions) that authenticators talk to.
 //! - [`auth`]: client authentication; [`grants`]: one module per grant type;
 //!   [`tokens`]: issuing and looking up tokens; [`profile`]: what each client profile requires.
 //! - [`error::Error`]: the one OAuth error response.
@@ -19,6 +21,7 @@ pub mod cli;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod device;
 pub mod endpoints;
 pub mod error;
 pub mod events;
@@ -65,6 +68,8 @@ pub fn app(state: AppState) -> Router {
         tracing::info_span!("http", method = %req.method(), path = %path, request_id = %id)
     });
     endpoints::router()
+        // The device API's middleware needs the state (it mints DPoP nonces).
+        .merge(endpoints::device::router(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_FORM_BYTES))
         .layer(middleware::from_fn(log_internal_errors))

@@ -1,7 +1,9 @@
-//! Proving who is calling: client authentication at the token-family endpoints.
+//! Proving who is calling: client authentication at the token-family endpoints,
+//! and DPoP proofs of possession ([`dpop`]).
 
 pub mod client_auth;
 pub mod client_keys;
+pub mod dpop;
 
 pub use client_auth::{authenticate_client, AuthenticatedClient, PeerCertificate};
 

@@ -147,6 +147,24 @@ pub enum UsersCommand {
         /// Who.
         user: String,
     },
+    /// Set the CIBA user code (at least 4 characters) clients registered with
+    /// `--user-code` must send for this user; read from standard input.
+    SetUserCode {
+        /// Who.
+        user: String,
+    },
+    /// Remove the user's CIBA user code.
+    ClearUserCode {
+        /// Who.
+        user: String,
+    },
+    /// Answer this user's CIBA requests automatically, or stop (refused in production).
+    TestDecision {
+        /// Who.
+        user: String,
+        /// approve, deny or off.
+        decision: TestDecisionArg,
+    },
 }
 
 /// A test decision on the command line.
@@ -192,25 +210,29 @@ pub struct AuditArgs {
     pub limit: u32,
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     SystemClock.now()
 }
 
-fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+pub(super) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 fn read_password() -> anyhow::Result<Password> {
+    read_secret("password")
+}
+
+fn read_secret(what: &str) -> anyhow::Result<Password> {
     let mut text = String::new();
     std::io::stdin()
         .read_to_string(&mut text)
-        .context("cannot read the password from standard input")?;
-    let password = text.trim_end_matches(['\r', '\n']).to_owned();
-    if password.is_empty() {
-        bail!("no password on standard input");
+        .with_context(|| format!("cannot read the {what} from standard input"))?;
+    let secret = text.trim_end_matches(['\r', '\n']).to_owned();
+    if secret.is_empty() {
+        bail!("no {what} on standard input");
     }
-    Ok(Password::new(password))
+    Ok(Password::new(secret))
 }
 
 /// `clients ...`
@@ -337,13 +359,14 @@ fn user_json(user: &UserRecord) -> serde_json::Value {
         "name": user.name,
         "locked": user.locked,
         "has_password": user.password_hash.is_some(),
+        "has_user_code": user.user_code_hash.is_some(),
         "test_decision": user.test_decision,
         "created_at": user.created_at,
     })
 }
 
 /// `users ...`
-pub async fn users(store: &Store, command: UsersCommand, json_out: bool) -> anyhow::Result<()> {
+pub async fn users(settings: &Settings, store: &Store, command: UsersCommand, json_out: bool) -> anyhow::Result<()> {
     let done = |message: String, value: serde_json::Value| -> anyhow::Result<()> {
         if json_out {
             print_json(&value)
@@ -439,6 +462,36 @@ pub async fn users(store: &Store, command: UsersCommand, json_out: bool) -> anyh
                 json!({ "password_set": found.username }),
             )
         }
+        UsersCommand::SetUserCode { user } => {
+            let found = find_user(store, &user).await?;
+            let hash = crate::password::hash_user_code(&read_secret("user code")?).map_err(|e| anyhow!(e))?;
+            store.set_user_code_hash(&found.subject, Some(&hash)).await?;
+            done(
+                format!("user code set for {}", found.username),
+                json!({ "user_code_set": found.username }),
+            )
+        }
+        UsersCommand::ClearUserCode { user } => {
+            let found = find_user(store, &user).await?;
+            store.set_user_code_hash(&found.subject, None).await?;
+            done(
+                format!("user code cleared for {}", found.username),
+                json!({ "user_code_cleared": found.username }),
+            )
+        }
+        UsersCommand::TestDecision { user, decision } => {
+            if !settings.is_development() {
+                bail!("automatic test decisions are refused in production (the configuration's environment is production; set environment = \"development\" on a test system)");
+            }
+            let found = find_user(store, &user).await?;
+            let decision = to_decision(decision);
+            store.set_test_decision(&found.subject, decision).await?;
+            let value = decision.map_or("off", TestDecision::as_str);
+            done(
+                format!("test decision for {}: {value}", found.username),
+                json!({ "username": found.username, "test_decision": decision }),
+            )
+        }
     }
 }
 
@@ -504,7 +557,7 @@ fn parse_time(text: &str, flag: &str) -> anyhow::Result<i64> {
         .with_context(|| format!("--{flag} {text:?} is not an RFC 3339 time like 2026-11-25T08:00:00Z"))
 }
 
-fn format_time(unix: i64) -> String {
+pub(super) fn format_time(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())

@@ -1,9 +1,12 @@
 //! The `outband-server` command line: `serve`, `demo`, `migrate` and the admin
-//! commands (`clients`, `users`, `keys`, `audit`). Admin commands talk to the
-//! database directly, so they work while the server runs and on any node.
+//! commands (`clients`, `users`, `devices`, `keys`, `audit`, `ciba`, `notifications`).
+//! Admin commands talk to the database directly, so they work while the server
+//! runs and on any node.
 
 mod admin;
+mod ciba;
 mod demo;
+mod devices;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +20,8 @@ use crate::state::AppState;
 use crate::store::Store;
 
 pub use admin::{AuditArgs, ClientsCommand, KeysCommand, UsersCommand};
+pub use ciba::{CibaCommand, NotificationsCommand};
+pub use devices::{DevicesCommand, InviteArgs, UsersCli};
 
 /// Outband authorization server.
 #[derive(Debug, Parser)]
@@ -45,14 +50,23 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
-    /// Manage users.
+    /// Manage users and invite their authenticators.
     #[command(subcommand)]
-    Users(UsersCommand),
+    Users(UsersCli),
+    /// Manage enrolled authenticator devices.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
     /// Manage the server's signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Query the audit log.
     Audit(AuditArgs),
+    /// Inspect and cancel CIBA backchannel requests.
+    #[command(subcommand)]
+    Ciba(CibaCommand),
+    /// Inspect and redeliver CIBA ping/push notifications.
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
 }
 
 /// Runs a parsed command line.
@@ -69,9 +83,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Clients(command) => admin::clients(&store, command, cli.json).await,
-        Command::Users(command) => admin::users(&store, command, cli.json).await,
+        Command::Users(UsersCli::Invite(args)) => devices::invite(&settings, &store, args, cli.json).await,
+        Command::Users(UsersCli::Admin(command)) => admin::users(&settings, &store, command, cli.json).await,
+        Command::Devices(command) => devices::devices(&store, command, cli.json).await,
         Command::Keys(command) => admin::keys(&settings, &store, command, cli.json).await,
         Command::Audit(args) => admin::audit(&store, args, cli.json).await,
+        Command::Ciba(command) => ciba::ciba(&store, command, cli.json).await,
+        Command::Notifications(command) => ciba::notifications(&store, command, cli.json).await,
         Command::Demo(_) => Ok(()),
     }
 }

@@ -1,7 +1,9 @@
 //! One module per endpoint family (CONVENTIONS 6); each exposes `router()` and
 //! keeps its handlers thin.
 
+pub mod admin;
 pub mod ciba;
+pub mod device;
 pub mod discovery;
 pub mod health;
 pub mod introspect;
@@ -23,4 +25,5 @@ pub fn router() -> Router<AppState> {
         .merge(token::router())
         .merge(introspect::router())
         .merge(revoke::router())
+        .merge(admin::router())
 }

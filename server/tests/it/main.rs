@@ -4,10 +4,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod ciba;
+mod ciba_admin;
+mod ciba_cli;
 mod ciba_modes;
 mod ciba_signed;
 mod ciba_support;
 mod cli;
+mod device;
+mod device_cli;
+mod device_decision;
+mod device_events;
+mod device_support;
 mod discovery;
 mod events;
 mod introspect;
