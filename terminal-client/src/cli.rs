@@ -1,0 +1,144 @@
+//! The `outband-pos` command line: `pay`, `discover` and `token`, all
+//! non-interactive, over the [`outband_terminal`] library. (With no subcommand
+//! the ratatui terminal will start; that comes in a later issue.)
+//!
+//! Exit codes of `pay`: 0 approved, 1 error, 2 denied, 3 expired, 130 cancelled
+//! (Ctrl-C, after withdrawing the sale at the server).
+
+mod config;
+mod pay;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use outband_protocol::Scope;
+
+pub use self::config::Settings;
+
+/// Exit code: the customer or the bank refused.
+pub const EXIT_DENIED: u8 = 2;
+/// Exit code: nobody answered in time.
+pub const EXIT_EXPIRED: u8 = 3;
+/// Exit code: the sale was cancelled with Ctrl-C.
+pub const EXIT_CANCELLED: u8 = 130;
+
+/// Outband point-of-sale terminal: starts decoupled (CIBA) payments.
+#[derive(Debug, Parser)]
+#[command(name = "outband-pos", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to reach the bank and who the till is (flags, then environment, then
+/// the config file, then the demo server's values).
+#[derive(Debug, Default, Args)]
+pub struct ConnectionArgs {
+    /// TOML configuration file (unknown keys are refused).
+    #[arg(long, global = true, env = "OUTBAND_POS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Issuer URL of the authorization server [default: http://127.0.0.1:8080].
+    #[arg(long, global = true, env = "OUTBAND_POS_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Client id of this till [default: demo-pos].
+    #[arg(long, global = true, env = "OUTBAND_POS_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// File holding the client secret (client_secret_basic); the secret itself
+    /// may come from OUTBAND_POS_CLIENT_SECRET instead.
+    #[arg(long, global = true, env = "OUTBAND_POS_CLIENT_SECRET_FILE", value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Private JWK file: authenticate with private_key_jwt (and sign requests).
+    #[arg(long, global = true, env = "OUTBAND_POS_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Send CIBA requests as signed request objects (needs --key-file).
+    #[arg(long, global = true)]
+    pub signed_requests: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Take a payment: start a CIBA request and wait for the customer's answer.
+    Pay(pay::PayArgs),
+    /// Print the authorization server's discovery document.
+    Discover,
+    /// Get a client_credentials access token (for scripts).
+    Token(TokenArgs),
+}
+
+/// `token` options.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Scope to ask for [default: the client's registered scope].
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Print the whole token response as JSON instead of the access token alone.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses the command line, runs it, and maps the result to an exit code.
+pub fn main() -> ExitCode {
+    // Usage errors exit 1, not clap's 2: 2 means "denied" here.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&anyhow::Error::new(err).context("cannot start the async runtime")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => fail(&err),
+    }
+}
+
+fn fail(err: &anyhow::Error) -> ExitCode {
+    eprintln!("outband-pos: error: {err:#}");
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::resolve(&cli.connection, &|name| std::env::var(name).ok())?;
+    match cli.command {
+        Command::Pay(args) => pay::run(&settings, args).await,
+        Command::Discover => {
+            let client = settings.client(None)?;
+            let metadata = client.discover().await?;
+            println!("{}", serde_json::to_string_pretty(&*metadata)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(args) => {
+            let client = settings.client(None)?;
+            let scope = args.scope.as_deref().map(Scope::new);
+            let tokens = client
+                .client_credentials(scope.as_ref())
+                .await
+                .context("cannot get a token")?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+            } else {
+                // Printing the token is this command's purpose (scripts capture it).
+                println!("{}", tokens.access_token.secret());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+use std::io::Write;
+
+use outband_protocol::SigningAlg;
+
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn secret_of(settings: &Settings) -> String {
+    match &settings.auth {
+        ClientAuth::ClientSecretBasic(secret) => secret.secret().to_owned(),
+        other => panic!("expected a secret, got {other:?}"),
+    }
+}
+
+#[test]
+fn defaults_are_the_demo_server() {
+    let settings = Settings::resolve(&ConnectionArgs::default(), &no_env).unwrap();
+    assert_eq!(settings.issuer, "http://127.0.0.1:8080");
+    assert_eq!(settings.client_id, "demo-pos");
+    assert_eq!(secret_of(&settings), "demo-pos-secret");
+    assert!(settings.request_key.is_none());
+    assert_eq!(settings.sale.mode, DeliveryMode::Poll);
+    assert_eq!(settings.sale.merchant, "Corner Café");
+    assert_eq!(settings.sale.listen.to_string(), "127.0.0.1:8090");
+}
+
+#[test]
+fn another_client_needs_a_secret_and_the_error_says_where() {
+    let args = ConnectionArgs {
+        client_id: Some("shop-7".into()),
+        ..ConnectionArgs::default()
+    };
+    let err = Settings::resolve(&args, &no_env).err().unwrap().to_string();
+    for needle in [
+        "shop-7",
+        "OUTBAND_POS_CLIENT_SECRET",
+        "--client-secret-file",
+        "--key-file",
+        "OUTBAND_POS_KEY_FILE",
+    ] {
+        assert!(err.contains(needle), "{needle} missing from: {err}");
+    }
+    let env = |name: &str| (name == "OUTBAND_POS_CLIENT_SECRET").then(|| "from-env".to_owned());
+    assert_eq!(secret_of(&Settings::resolve(&args, &env).unwrap()), "from-env");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret");
+    std::fs::write(&path, "from-file\n").unwrap();
+    let args = ConnectionArgs {
+        client_secret_file: Some(path),
+        ..args
+    };
+    assert_eq!(
+        secret_of(&Settings::resolve(&args, &env).unwrap()),
+        "from-file",
+        "the file flag wins over the variable"
+    );
+}
+
+#[test]
+fn the_config_file_is_read_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pos.toml");
+    let mut file = std::fs::File::create(&path).unwrap();
+    writeln!(
+        file,
+        r#"
+issuer = "https://bank.example"
+client_id = "till-2"
+mode = "ping"
+listen = "127.0.0.1:9999"
+merchant = "Bakery"
+prefix = "BAKE"
+iban = "DE89 3704 0044 0532 0130 00"
+currency = "CHF"
+requested_expiry = 90
+"#
+    )
+    .unwrap();
+    let env = |name: &str| (name == "OUTBAND_POS_CLIENT_SECRET").then(|| "s".to_owned());
+    let args = ConnectionArgs {
+        config: Some(path.clone()),
+        issuer: Some("https://other.example".into()),
+        ..ConnectionArgs::default()
+    };
+    let settings = Settings::resolve(&args, &env).unwrap();
+    assert_eq!(settings.issuer, "https://other.example", "the flag wins");
+    assert_eq!(settings.client_id, "till-2");
+    assert_eq!(settings.sale.mode, DeliveryMode::Ping);
+    assert_eq!(settings.sale.listen.port(), 9999);
+    assert_eq!(settings.sale.merchant, "Bakery");
+    assert_eq!(settings.sale.iban.as_ref().unwrap().as_str(), "DE89370400440532013000");
+    assert_eq!(settings.sale.currency.unwrap().as_str(), "CHF");
+    assert_eq!(settings.sale.requested_expiry, Some(90));
+
+    std::fs::write(&path, "issuer = \"x\"\ncolour = \"blue\"\n").unwrap();
+    let err = format!("{:#}", Settings::resolve(&args, &env).err().unwrap());
+    assert!(err.contains("colour"), "{err}");
+    std::fs::write(&path, "mode = \"carrier-pigeon\"\n").unwrap();
+    let err = format!("{:#}", Settings::resolve(&args, &env).err().unwrap());
+    assert!(err.contains("mode"), "{err}");
+}
+
+#[test]
+fn a_key_file_means_private_key_jwt_and_allows_signed_requests() {
+    let args = ConnectionArgs {
+        signed_requests: true,
+        ..ConnectionArgs::default()
+    };
+    let err = Settings::resolve(&args, &no_env).err().unwrap().to_string();
+    assert!(
+        err.contains("--key-file") && err.contains("OUTBAND_POS_KEY_FILE"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("key.json");
+    std::fs::write(&path, SigningAlg::ES256.generate_private_jwk().unwrap().to_string()).unwrap();
+    let args = ConnectionArgs {
+        key_file: Some(path),
+        ..args
+    };
+    let settings = Settings::resolve(&args, &no_env).unwrap();
+    assert!(matches!(settings.auth, ClientAuth::PrivateKeyJwt(_)));
+    assert!(settings.request_key.is_some());
+}
+
+#[test]
+fn empty_values_are_refused_by_name() {
+    let args = ConnectionArgs {
+        issuer: Some(" ".into()),
+        ..ConnectionArgs::default()
+    };
+    let err = Settings::resolve(&args, &no_env).err().unwrap().to_string();
+    assert!(err.contains("--issuer") && err.contains("OUTBAND_POS_ISSUER"), "{err}");
+}

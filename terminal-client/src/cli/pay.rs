@@ -1,0 +1,251 @@
+//! `outband-pos pay`: one sale, start to receipt, in plain text. The binding
+//! message and a countdown go to stderr; the receipt (or, with `--json`, a JSON
+//! object) goes to stdout.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use outband_protocol::DeliveryMode;
+use outband_terminal::{
+    Amount, CancelResult, CancelToken, CibaClient, Currency, Iban, NotificationListener, Outcome, Receipt, SaleRequest,
+    Started, WaitEvent,
+};
+use serde_json::json;
+
+use super::config::Settings;
+use super::{EXIT_CANCELLED, EXIT_DENIED, EXIT_EXPIRED};
+
+/// Seconds between countdown lines when stderr is not a terminal.
+const PLAIN_COUNTDOWN_EVERY: u64 = 15;
+
+/// `pay` options.
+#[derive(Debug, Args)]
+pub struct PayArgs {
+    /// Amount, a decimal with at most 2 fraction digits (12.50).
+    #[arg(long)]
+    pub amount: Amount,
+    /// ISO 4217 currency [default: the config's, else EUR].
+    #[arg(long)]
+    pub currency: Option<Currency>,
+    /// The customer at the bank: e-mail, phone number or username.
+    #[arg(long)]
+    pub customer: String,
+    /// Delivery mode, as registered for this client: poll, ping or push [default: poll].
+    #[arg(long)]
+    pub mode: Option<DeliveryMode>,
+    /// Merchant reference for the customer's statement [default: the sale code].
+    #[arg(long)]
+    pub reference: Option<String>,
+    /// Payee name shown to the customer [default: Corner Café].
+    #[arg(long)]
+    pub merchant: Option<String>,
+    /// Letters before the sale code's random part [default: from the merchant name].
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Payee IBAN.
+    #[arg(long)]
+    pub iban: Option<Iban>,
+    /// Where to receive ping/push notifications [default: 127.0.0.1:8090].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Seconds the customer has to answer [default: the server's].
+    #[arg(long, value_name = "SECONDS")]
+    pub expiry: Option<u64>,
+    /// Print a JSON object instead of the human receipt.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs one sale.
+pub async fn run(settings: &Settings, args: PayArgs) -> anyhow::Result<ExitCode> {
+    let defaults = &settings.sale;
+    let mode = args.mode.unwrap_or(defaults.mode);
+    let notify = if mode == DeliveryMode::Poll {
+        None
+    } else {
+        let addr = args.listen.unwrap_or(defaults.listen);
+        let listener = NotificationListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for notifications on {addr} (--listen)"))?;
+        eprintln!("Notifications ({mode}) are received at {}", listener.url());
+        Some((mode, listener))
+    };
+    let client = settings.client(notify)?;
+    let mut sale = SaleRequest::new(
+        args.amount,
+        args.currency.or(defaults.currency).unwrap_or(Currency::EUR),
+        args.customer,
+        args.merchant.unwrap_or_else(|| defaults.merchant.clone()),
+    );
+    sale.iban = args.iban.or_else(|| defaults.iban.clone());
+    sale.reference = args.reference;
+    sale.prefix = args.prefix.or_else(|| defaults.prefix.clone());
+    sale.requested_expiry = args.expiry.or(defaults.requested_expiry).map(Duration::from_secs);
+    sale.validate()?;
+
+    // Ctrl-C from here on cancels the sale instead of killing the process.
+    let cancel = CancelToken::new();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_ctrl_c.cancel();
+        }
+    });
+    let started = client.start(sale).await.context("the sale could not be started")?;
+    show_waiting(&started);
+    let outcome = wait_with_countdown(&client, &started, &cancel).await?;
+    finish(&client, &started, outcome, args.json).await
+}
+
+async fn wait_with_countdown(client: &CibaClient, started: &Started, cancel: &CancelToken) -> anyhow::Result<Outcome> {
+    let tty = std::io::stderr().is_terminal();
+    let wait = client.wait_with(started, cancel, |event| match event {
+        WaitEvent::SlowDown { interval } => note(
+            tty,
+            &format!("the server asked to slow down: polling every {} s", interval.as_secs()),
+        ),
+        WaitEvent::Retrying(why) => note(tty, &format!("retrying after a problem: {why}")),
+        WaitEvent::Refused(why) => note(tty, &format!("refused pushed tokens: {why}")),
+        WaitEvent::Notified => note(tty, "the bank has answered"),
+        _ => {}
+    });
+    tokio::pin!(wait);
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks: u64 = 0;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut wait => break outcome,
+            _ = ticker.tick() => {
+                let left = started.remaining().as_secs();
+                if tty {
+                    eprint!("\r  waiting for approval … {}:{:02} left   ", left / 60, left % 60);
+                    let _ = std::io::stderr().flush();
+                } else if ticks % PLAIN_COUNTDOWN_EVERY == 0 {
+                    eprintln!("  waiting for approval … {}:{:02} left", left / 60, left % 60);
+                }
+                ticks += 1;
+            }
+        }
+    };
+    if tty {
+        eprintln!();
+    }
+    Ok(outcome?)
+}
+
+fn note(tty: bool, text: &str) {
+    if tty {
+        eprintln!("\r  {text}                    ");
+    } else {
+        eprintln!("  {text}");
+    }
+}
+
+/// The binding message, big enough to read across the counter.
+fn show_waiting(started: &Started) {
+    let message = started.binding_message.as_str();
+    let width = message.chars().count() + 6;
+    eprintln!();
+    eprintln!("  Ask the customer to check their authenticator for");
+    eprintln!("  ┏{}┓", "━".repeat(width));
+    eprintln!("  ┃   {message}   ┃");
+    eprintln!("  ┗{}┛", "━".repeat(width));
+    if let Some(number) = &started.number_match {
+        eprintln!("  and to type the number {number} on their device");
+    }
+    eprintln!(
+        "  {} for {} · Ctrl-C cancels the sale",
+        started.sale.display_amount(),
+        started.sale.customer
+    );
+}
+
+async fn finish(client: &CibaClient, started: &Started, outcome: Outcome, json: bool) -> anyhow::Result<ExitCode> {
+    let (status, message, code) = match outcome {
+        Outcome::Approved(tokens) => {
+            let receipt = client.receipt(started, &tokens)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&receipt)?);
+            } else {
+                print_receipt(&receipt);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Outcome::Denied(why) => (
+            "denied",
+            format!("payment denied{}", why.map(|w| format!(" ({w})")).unwrap_or_default()),
+            ExitCode::from(EXIT_DENIED),
+        ),
+        Outcome::Expired => (
+            "expired",
+            "payment request expired: the customer did not answer in time".to_owned(),
+            ExitCode::from(EXIT_EXPIRED),
+        ),
+        Outcome::Failed(error) => (
+            "failed",
+            format!(
+                "payment failed: {}{}",
+                error.error,
+                error.error_description.map(|d| format!(" ({d})")).unwrap_or_default()
+            ),
+            ExitCode::FAILURE,
+        ),
+        Outcome::Cancelled => {
+            let message = match client.cancel(started).await {
+                Ok(CancelResult::Cancelled) => "sale cancelled; the request was withdrawn at the bank".to_owned(),
+                Ok(CancelResult::AlreadyFinished) => {
+                    "sale cancelled; the bank had already closed the request".to_owned()
+                }
+                Err(err) => format!("sale cancelled here, but withdrawing it at the bank failed: {err}"),
+            };
+            ("cancelled", message, ExitCode::from(EXIT_CANCELLED))
+        }
+    };
+    eprintln!("outband-pos: {message}");
+    if json {
+        let body = json!({
+            "status": status,
+            "message": message,
+            "binding_message": started.binding_message,
+            "reference": started.reference,
+        });
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    }
+    Ok(code)
+}
+
+fn print_receipt(receipt: &Receipt) {
+    let when = time::OffsetDateTime::from_unix_timestamp(receipt.approved_at)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| receipt.approved_at.to_string());
+    println!();
+    println!("  PAYMENT APPROVED");
+    println!();
+    println!("  Amount     {} {}", receipt.currency, receipt.amount);
+    match &receipt.iban {
+        Some(iban) => println!("  Payee      {} ({iban})", receipt.payee),
+        None => println!("  Payee      {}", receipt.payee),
+    }
+    println!("  Reference  {}", receipt.reference);
+    println!("  Code       {}", receipt.binding_message);
+    match &receipt.token.sub {
+        Some(sub) => println!("  Customer   {} ({sub})", receipt.customer),
+        None => println!("  Customer   {}", receipt.customer),
+    }
+    println!("  Time       {when}");
+    let token = &receipt.token;
+    let mut summary = format!("{:?}", token.token_type);
+    if let Some(scope) = &token.scope {
+        summary.push_str(&format!(", scope \"{scope}\""));
+    }
+    if let Some(expires_in) = token.expires_in {
+        summary.push_str(&format!(", valid {expires_in} s"));
+    }
+    println!("  Token      {summary} ({} delivery)", receipt.mode);
+    println!();
+}
