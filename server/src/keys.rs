@@ -117,6 +117,13 @@ impl Sealer {
     }
 }
 
+impl Sealer {
+    /// Decrypts what [`seal`](Self::seal) made from text, back into text.
+    pub fn open_text(&self, sealed: &str) -> Result<String, String> {
+        String::from_utf8(self.open(sealed)?).map_err(|_| "sealed value is not UTF-8 text".to_owned())
+    }
+}
+
 #[cfg(unix)]
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;

@@ -68,10 +68,7 @@ pub async fn deliver_due(state: &AppState) -> Result<usize> {
 
 async fn deliver(state: &AppState, n: &NotificationRecord) -> Result<()> {
     let sealer = state.keys.sealer();
-    let open = |sealed: &str| -> Result<String> {
-        let bytes = sealer.open(sealed).map_err(Error::internal)?;
-        String::from_utf8(bytes).map_err(|e| Error::internal(e.to_string()))
-    };
+    let open = |sealed: &str| sealer.open_text(sealed).map_err(Error::internal);
     let bearer = open(&n.bearer_sealed)?;
     let body: Value = serde_json::from_str(&open(&n.body_sealed)?).map_err(|e| Error::internal(e.to_string()))?;
     let url = url::Url::parse(&n.endpoint).map_err(|e| Error::internal(e.to_string()))?;

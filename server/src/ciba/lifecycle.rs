@@ -387,8 +387,7 @@ async fn notify(state: &AppState, record: &CibaRequestRecord, kind: Notification
         let sealed = sealed
             .as_deref()
             .ok_or_else(|| Error::internal(format!("{what} missing for a notification")))?;
-        let bytes = sealer.open(sealed).map_err(Error::internal)?;
-        String::from_utf8(bytes).map_err(|e| Error::internal(e.to_string()))
+        sealer.open_text(sealed).map_err(Error::internal)
     };
     let auth_req_id = AuthReqId::new(open(&record.auth_req_id_sealed, "auth_req_id")?);
     let client = state
