@@ -62,6 +62,14 @@ pub fn validate(metadata: &ClientMetadata, has_secret: bool) -> Result<(), Strin
                 metadata.profile
             ));
         }
+        let bound = metadata.dpop_bound_access_tokens || policy.requires_sender_constrained_tokens();
+        if metadata.backchannel_token_delivery_mode == Some(DeliveryMode::Push) && bound {
+            // Pushed tokens reach the client without a token request, so there is
+            // no DPoP proof to bind them to.
+            return Err(
+                "backchannel_token_delivery_mode: push cannot deliver DPoP-bound tokens; use poll or ping".into(),
+            );
+        }
         match metadata.backchannel_token_delivery_mode {
             None => return Err("backchannel_token_delivery_mode: required for the CIBA grant".into()),
             Some(DeliveryMode::Ping | DeliveryMode::Push)
@@ -136,6 +144,19 @@ mod tests {
             .contains("push is not allowed under the fapi-ciba profile"));
         meta.backchannel_token_delivery_mode = Some(DeliveryMode::Ping);
         assert!(validate(&meta, false).is_ok());
+    }
+
+    #[test]
+    fn push_cannot_deliver_dpop_bound_tokens() {
+        let mut meta = ClientMetadata::new(ClientId::new("a"));
+        meta.grant_types = vec![GrantType::Ciba];
+        meta.backchannel_token_delivery_mode = Some(DeliveryMode::Push);
+        meta.backchannel_client_notification_endpoint = Some(url::Url::parse("https://client.example/cb").unwrap());
+        assert!(validate(&meta, true).is_ok());
+        meta.dpop_bound_access_tokens = true;
+        assert!(validate(&meta, true)
+            .unwrap_err()
+            .contains("push cannot deliver DPoP-bound tokens"));
     }
 
     #[test]

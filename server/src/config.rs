@@ -13,6 +13,7 @@ use outband_protocol::{ClientMetadata, SigningAlg};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::auth::dpop::NoncePolicy;
 use crate::outbound::{DestinationPolicy, IpCidr, OutboundSettings};
 use crate::store::TestDecision;
 
@@ -57,6 +58,9 @@ pub struct Config {
     /// Outbound HTTP calls (jwks_uri, CIBA notifications).
     #[serde(default)]
     pub outbound: OutboundConfig,
+    /// The resource API (`/api/...`).
+    #[serde(default)]
+    pub resource: ResourceConfig,
     /// The admin decision endpoint for automated tests (development only); off when absent.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
@@ -121,6 +125,35 @@ pub struct TokensConfig {
     pub access_token_alg: SigningAlg,
     /// The `aud` of JWT access tokens: the resource server(s) that accept them.
     pub access_token_audience: Option<String>,
+    /// Whether DPoP proofs at the token endpoint must carry a server nonce
+    /// ([RFC 9449 §8](https://www.rfc-editor.org/rfc/rfc9449#section-8)): `"required"` or
+    /// `"optional"` (the default). FAPI 2 clients are always asked for one
+    /// ([`crate::profile::Policy::requires_dpop_nonce`]).
+    #[serde(default = "optional_nonce")]
+    pub dpop_nonce: NoncePolicy,
+}
+
+/// `[resource]`: the resource API the server hosts (`/api/payments`, `/api/accounts`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceConfig {
+    /// Whether DPoP proofs at the resource API must carry a server nonce
+    /// ([RFC 9449 §9](https://www.rfc-editor.org/rfc/rfc9449#section-9)): `"required"` or
+    /// `"optional"` (the default). Tokens of FAPI 2 clients always need one.
+    #[serde(default = "optional_nonce")]
+    pub dpop_nonce: NoncePolicy,
+}
+
+impl Default for ResourceConfig {
+    fn default() -> Self {
+        Self {
+            dpop_nonce: NoncePolicy::Optional,
+        }
+    }
+}
+
+fn optional_nonce() -> NoncePolicy {
+    NoncePolicy::Optional
 }
 
 /// `[keys]`
@@ -180,6 +213,7 @@ impl Default for Config {
                 id_token_lifetime: 300,
                 access_token_alg: SigningAlg::ES256,
                 access_token_audience: None,
+                dpop_nonce: NoncePolicy::Optional,
             },
             keys: KeysConfig {
                 rotation_overlap: 24 * 3600,
@@ -187,6 +221,7 @@ impl Default for Config {
             clients: Vec::new(),
             users: Vec::new(),
             outbound: OutboundConfig::default(),
+            resource: ResourceConfig::default(),
             admin: None,
         }
     }
@@ -337,6 +372,8 @@ impl Config {
             id_token_lifetime: i64::from(t.id_token_lifetime),
             access_token_alg: t.access_token_alg,
             access_token_audience: audience,
+            token_dpop_nonce: t.dpop_nonce,
+            resource_dpop_nonce: self.resource.dpop_nonce,
             rotation_overlap: i64::from(self.keys.rotation_overlap),
             clients,
             users: self.users,
@@ -493,6 +530,10 @@ pub struct Settings {
     pub access_token_alg: SigningAlg,
     /// JWT access token audience.
     pub access_token_audience: String,
+    /// Server nonces in DPoP proofs at the token endpoint (`[tokens] dpop_nonce`).
+    pub token_dpop_nonce: NoncePolicy,
+    /// Server nonces in DPoP proofs at the resource API (`[resource] dpop_nonce`).
+    pub resource_dpop_nonce: NoncePolicy,
     /// Seconds a retired key stays published.
     pub rotation_overlap: i64,
     /// Clients from the file, with their secrets.
@@ -678,6 +719,29 @@ mod tests {
             .unwrap()
             .admin_token_hash
             .is_none());
+    }
+
+    #[test]
+    fn dpop_nonce_settings() {
+        let settings = Config::from_toml("environment = \"development\"")
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(settings.token_dpop_nonce, NoncePolicy::Optional);
+        assert_eq!(settings.resource_dpop_nonce, NoncePolicy::Optional);
+        let text =
+            "environment = \"development\"\n[tokens]\ndpop_nonce = \"required\"\n[resource]\ndpop_nonce = \"required\"";
+        let settings = Config::from_toml(text).unwrap().validate().unwrap();
+        assert_eq!(settings.token_dpop_nonce, NoncePolicy::Required);
+        assert_eq!(settings.resource_dpop_nonce, NoncePolicy::Required);
+        let err = Config::from_toml("[tokens]\ndpop_nonce = \"sometimes\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tokens.dpop_nonce"), "{err}");
+        let err = Config::from_toml("[resource]\nnonce = \"required\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nonce"), "{err}");
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! - [`endpoints`]: one module per endpoint family, thin handlers.
 //! - [`device`]: the device channel (enrollment, DPoP-bound device tokens, live
 //!   events, signed decisions) that authenticators talk to.
-//! - [`auth`]: client authentication; [`grants`]: one module per grant type;
+//! - [`payments`]: the resource API's domain (payments, refunds, demo accounts),
+//!   served under `/api` by [`endpoints::api`].
+//! - [`auth`]: client authentication, DPoP, protected-resource access; [`grants`]: one module per grant type;
 //!   [`tokens`]: issuing and looking up tokens; [`profile`]: what each client profile requires.
 //! - [`error::Error`]: the one OAuth error response.
 //! - [`store`]: all SQL, one API over SQLite and PostgreSQL.
@@ -35,6 +37,8 @@ pub mod password;
 pub mod profile;
 pub mod state;
 pub mod store;
+#[cfg(feature = "test-support")]
+pub mod test_server;
 pub mod tokens;
 
 use std::future::Future;
@@ -67,9 +71,8 @@ pub fn app(state: AppState) -> Router {
             .unwrap_or("-");
         tracing::info_span!("http", method = %req.method(), path = %path, request_id = %id)
     });
-    endpoints::router()
-        // The device API's middleware needs the state (it mints DPoP nonces).
-        .merge(endpoints::device::router(&state))
+    // The token, device and resource APIs' middleware needs the state (it mints DPoP nonces).
+    endpoints::router(&state)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_FORM_BYTES))
         .layer(middleware::from_fn(log_internal_errors))

@@ -80,6 +80,33 @@ impl Policy {
         !matches!(self.profile, Profile::FapiCiba)
     }
 
+    fn is_fapi2(self) -> bool {
+        matches!(self.profile, Profile::Fapi2Security | Profile::Fapi2MessageSigning)
+    }
+
+    /// Whether every access token of the client must be sender-constrained, so a
+    /// token request without a DPoP proof is refused. FAPI 2.0 Security Profile,
+    /// "Requirements for authorization servers": "shall only issue
+    /// sender-constrained access tokens" (mutual TLS or DPoP). Until mutual TLS
+    /// lands, DPoP is the one way we offer. FAPI 1 Advanced and FAPI-CIBA ask for
+    /// certificate-bound tokens, which come with mutual TLS; they are not held to
+    /// DPoP here.
+    pub fn requires_sender_constrained_tokens(self) -> bool {
+        self.is_fapi2()
+    }
+
+    /// Whether the client's DPoP proofs must carry a server nonce
+    /// ([RFC 9449 §8](https://www.rfc-editor.org/rfc/rfc9449#section-8)), whatever
+    /// `[tokens] dpop_nonce` and `[resource] dpop_nonce` say. The FAPI 2.0 Security
+    /// Profile lets an authorization server use server nonces ("may use the server
+    /// provided nonce mechanism") and requires every FAPI 2 client that uses DPoP
+    /// to support them ("shall support the server provided nonce mechanism"), so
+    /// asking for one never breaks a conformant client, and it closes the window
+    /// in which a proof made in advance could be used.
+    pub fn requires_dpop_nonce(self) -> bool {
+        self.is_fapi2()
+    }
+
     /// The longest `exp − nbf` of a signed request object, in seconds (FAPI: 60 minutes).
     pub fn max_request_object_lifetime(self) -> i64 {
         3600
@@ -120,6 +147,18 @@ mod tests {
                 policy.allows_auth_method(TokenEndpointAuthMethod::PrivateKeyJwt),
                 "{profile}"
             );
+        }
+    }
+
+    #[test]
+    fn fapi2_requires_dpop_with_nonces() {
+        for profile in [Profile::Fapi2Security, Profile::Fapi2MessageSigning] {
+            assert!(Policy::of(profile).requires_sender_constrained_tokens(), "{profile}");
+            assert!(Policy::of(profile).requires_dpop_nonce(), "{profile}");
+        }
+        for profile in [Profile::Oidc, Profile::FapiCiba, Profile::Fapi1Advanced] {
+            assert!(!Policy::of(profile).requires_sender_constrained_tokens(), "{profile}");
+            assert!(!Policy::of(profile).requires_dpop_nonce(), "{profile}");
         }
     }
 

@@ -5,10 +5,11 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use outband_protocol::{AccessToken, AccessTokenFormat, RefreshToken, Scope, Subject};
+use outband_protocol::{AccessToken, AccessTokenFormat, RefreshToken, Scope, Subject, TokenType};
 use rand::RngCore;
 use serde_json::{json, Map, Value};
 
+use crate::auth::dpop::DpopProof;
 use crate::error::Error;
 use crate::state::AppState;
 use crate::store::{ClientRecord, TokenKind, TokenRecord};
@@ -30,6 +31,32 @@ pub struct Confirmation {
 }
 
 impl Confirmation {
+    /// Bound to the key of `proof` (a token request's DPoP proof), or unbound.
+    pub fn of_proof(proof: Option<&DpopProof>) -> Self {
+        Self {
+            jkt: proof.map(|p| p.jkt.clone()),
+            x5t: None,
+        }
+    }
+
+    /// The binding of a stored token.
+    pub fn of_record(record: &TokenRecord) -> Self {
+        Self {
+            jkt: record.cnf_jkt.clone(),
+            x5t: record.cnf_x5t.clone(),
+        }
+    }
+
+    /// The `token_type` of an access token bound so: `DPoP` when bound to a DPoP
+    /// key ([RFC 9449 §5](https://www.rfc-editor.org/rfc/rfc9449#section-5)), `Bearer` otherwise.
+    pub fn token_type(&self) -> TokenType {
+        if self.jkt.is_some() {
+            TokenType::DPoP
+        } else {
+            TokenType::Bearer
+        }
+    }
+
     /// The `cnf` claim, when bound.
     pub fn to_claim(&self) -> Option<Value> {
         let mut cnf = Map::new();

@@ -6,7 +6,9 @@
 //! in order (shape, `typ`, `alg`, embedded public `jwk`, signature, `htm`,
 //! `htu`, `iat`, `ath`, server nonce) and, last, records the `jti` so a proof
 //! works once. It knows nothing about who calls: the device channel uses it for
-//! its token endpoint and its API, and resource servers can use it the same way.
+//! its token endpoint and its API, the token endpoint binds tokens with it
+//! ([`token_request_proof`]), and protected resources check bound tokens through
+//! [`crate::auth::resource`].
 //!
 //! ## Server nonces ([RFC 9449 §8](https://www.rfc-editor.org/rfc/rfc9449#section-8))
 //! A nonce is the issue time sealed with the server's key file
@@ -17,16 +19,22 @@
 
 use std::borrow::Cow;
 
-use axum::http::{HeaderName, Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::Response;
 use outband_protocol::jose::{
     is_private_jwk, jwk_thumbprint, parse_jwk, sha256_b64url, verify_jwt, Jwk, UnverifiedJwt,
 };
 use outband_protocol::{ErrorCode, SigningAlg};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::auth::resource::{challenge_error, TokenScheme};
 use crate::error::Error;
+use crate::profile::Policy;
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{ClientRecord, StoreError};
 
 /// The request header that carries the proof.
 pub const DPOP_HEADER: HeaderName = HeaderName::from_static("dpop");
@@ -59,8 +67,9 @@ pub struct DpopProof {
     pub jti: String,
 }
 
-/// Whether a proof must carry a server nonce.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whether a proof must carry a server nonce (`"required"` / `"optional"` in the configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum NoncePolicy {
     /// A missing or stale nonce is answered `use_dpop_nonce`.
     Required,
@@ -80,6 +89,24 @@ pub enum DpopError {
     /// The replay cache could not be reached.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl NoncePolicy {
+    /// `Required` when either says so.
+    pub fn or(self, other: Self) -> Self {
+        if self == Self::Required || other == Self::Required {
+            Self::Required
+        } else {
+            Self::Optional
+        }
+    }
+
+    /// The policy for `client`: `base`, raised to `Required` when the client's
+    /// profile asks for nonces ([`Policy::requires_dpop_nonce`]).
+    pub fn for_client(base: Self, client: Option<&ClientRecord>) -> Self {
+        let profile_wants = client.is_some_and(|c| Policy::of(c.metadata.profile).requires_dpop_nonce());
+        base.or(if profile_wants { Self::Required } else { Self::Optional })
+    }
 }
 
 impl DpopError {
@@ -110,35 +137,12 @@ impl DpopError {
 
 /// A 401 with a `WWW-Authenticate: DPoP error=.., error_description=.., algs=..` challenge.
 pub fn resource_error(code: ErrorCode, description: Cow<'static, str>) -> Error {
-    let challenge = format!(
-        "DPoP error=\"{}\", error_description=\"{}\", algs=\"{}\"",
-        code.as_str(),
-        quotable(&description),
-        algs()
-    );
-    Error::OAuth {
-        code,
-        description,
-        status: Some(StatusCode::UNAUTHORIZED),
-        challenge: Some(challenge),
-    }
+    challenge_error(TokenScheme::Dpop, code, description, None)
 }
 
 /// The `algs` parameter of a challenge.
 pub fn algs() -> String {
     DPOP_ALGS.map(SigningAlg::as_str).join(" ")
-}
-
-/// Text safe inside a quoted header parameter (printable ASCII, no `"` or `\`):
-/// an unencodable challenge would otherwise be dropped from the response.
-fn quotable(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '"' | '\\' => '\'',
-            ' '..='~' => c,
-            _ => '?',
-        })
-        .collect()
 }
 
 /// Verifies the proof in a `DPoP` header for `method` on `url` (absolute, no
@@ -263,6 +267,74 @@ pub fn normalize_htu(value: &str) -> Option<String> {
     Some(url.to_string())
 }
 
+/// The one `DPoP` header of a request, if any; two are `invalid_dpop_proof`
+/// ([RFC 9449 §4.3](https://www.rfc-editor.org/rfc/rfc9449#section-4.3) point 1).
+pub fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, Error> {
+    let mut values = headers.get_all(DPOP_HEADER).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => value
+            .to_str()
+            .map(Some)
+            .map_err(|_| Error::new(ErrorCode::InvalidDpopProof, "the DPoP header is not text")),
+        (Some(_), Some(_)) => Err(Error::new(ErrorCode::InvalidDpopProof, "send one DPoP header")),
+    }
+}
+
+/// The proof of a token request ([RFC 9449 §5](https://www.rfc-editor.org/rfc/rfc9449#section-5)),
+/// checked for `client`: `None` when the request has none and the client may
+/// go without (it then gets Bearer tokens). A client registered with
+/// `dpop_bound_access_tokens` ([RFC 9449 §5.2](https://www.rfc-editor.org/rfc/rfc9449#section-5.2))
+/// or held by its profile to sender-constrained tokens must send one. The nonce
+/// is required when `[tokens] dpop_nonce = "required"` or the profile asks.
+/// Errors are token-endpoint style (400 `invalid_dpop_proof` / `use_dpop_nonce`).
+pub async fn token_request_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &ClientRecord,
+) -> Result<Option<DpopProof>, Error> {
+    let policy = Policy::of(client.metadata.profile);
+    let Some(proof) = dpop_header(headers)? else {
+        if policy.requires_sender_constrained_tokens() {
+            return Err(Error::new(
+                ErrorCode::InvalidDpopProof,
+                format!(
+                    "the {} profile requires sender-constrained tokens: send a DPoP proof",
+                    client.metadata.profile
+                ),
+            ));
+        }
+        if client.metadata.dpop_bound_access_tokens {
+            return Err(Error::new(
+                ErrorCode::InvalidDpopProof,
+                "this client is registered with dpop_bound_access_tokens: send a DPoP proof",
+            ));
+        }
+        return Ok(None);
+    };
+    let url = state.settings.endpoint("/token");
+    let nonce = NoncePolicy::for_client(state.settings.token_dpop_nonce, Some(client));
+    verify_proof_with(state, proof, &Method::POST, &url, None, nonce)
+        .await
+        .map(Some)
+        .map_err(DpopError::into_token_error)
+}
+
+/// Middleware: every answer carries a fresh `DPoP-Nonce`
+/// ([RFC 9449 §8](https://www.rfc-editor.org/rfc/rfc9449#section-8)), error or
+/// not, so a client rarely needs the `use_dpop_nonce` round trip. Used by the
+/// token endpoint, the device API and the resource API.
+pub async fn add_nonce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    match fresh_nonce(&state).map(|nonce| HeaderValue::from_str(&nonce)) {
+        Ok(Ok(value)) => {
+            response.headers_mut().insert(DPOP_NONCE_HEADER, value);
+        }
+        _ => tracing::warn!("could not make a DPoP nonce"),
+    }
+    response
+}
+
 /// A fresh server nonce: the current time, sealed.
 pub fn fresh_nonce(state: &AppState) -> Result<String, Error> {
     state
@@ -291,6 +363,7 @@ fn check_nonce(state: &AppState, nonce: &str, now: i64) -> Result<(), DpopError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn htu_normalization() {
@@ -320,7 +393,6 @@ mod tests {
 
     #[test]
     fn challenges_stay_encodable() {
-        assert_eq!(quotable("bad \"alg\" \\ é"), "bad 'alg' ' ?");
         let Error::OAuth { challenge, status, .. } = resource_error(ErrorCode::UseDpopNonce, "x".into()) else {
             panic!("an OAuth error");
         };

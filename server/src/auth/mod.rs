@@ -1,9 +1,11 @@
 //! Proving who is calling: client authentication at the token-family endpoints,
-//! and DPoP proofs of possession ([`dpop`]).
+//! DPoP proofs of possession ([`dpop`]), and access tokens presented to
+//! protected resources ([`resource`]).
 
 pub mod client_auth;
 pub mod client_keys;
 pub mod dpop;
+pub mod resource;
 
 pub use client_auth::{authenticate_client, AuthenticatedClient, PeerCertificate};
 

@@ -4,7 +4,7 @@
 
 use outband_protocol::{
     AuthReqId, BackchannelAuthenticationResponse, ClientId, DeliveryMode, ErrorCode, PingCallback, PushCallback,
-    TokenResponse, TokenType,
+    TokenResponse,
 };
 use serde_json::{json, Value};
 
@@ -343,7 +343,7 @@ pub async fn issue_tokens(
         .authorization_details
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok());
-    let dpop = cnf.jkt.is_some();
+    let token_type = cnf.token_type();
     let grant = AccessGrant {
         client,
         subject: Some(&record.subject),
@@ -370,7 +370,7 @@ pub async fn issue_tokens(
     )?;
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: if dpop { TokenType::DPoP } else { TokenType::Bearer },
+        token_type,
         expires_in: u64::try_from(access.expires_in).ok(),
         refresh_token: refresh,
         scope: Some(record.scope.clone()),

@@ -1,23 +1,23 @@
 //! The device channel's HTTP endpoints (`/device/v1/...`), the API enrolled
 //! authenticators talk to. The logic lives in [`crate::device`]; these handlers
 //! parse, call it and shape the answer. Every answer, error or not, carries a
-//! fresh `DPoP-Nonce` ([RFC 9449 §8](https://www.rfc-editor.org/rfc/rfc9449#section-8)),
-//! so a device rarely needs the `use_dpop_nonce` round trip.
+//! fresh `DPoP-Nonce` ([RFC 9449 §8](https://www.rfc-editor.org/rfc/rfc9449#section-8),
+//! [`dpop::add_nonce`]), so a device rarely needs the `use_dpop_nonce` round trip.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware;
 use axum::response::sse::Sse;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use outband_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::auth::dpop::{self, DPOP_NONCE_HEADER};
-use crate::device::auth::{dpop_header, DeviceAuth};
+use crate::auth::dpop::{self, dpop_header};
+use crate::device::auth::DeviceAuth;
 use crate::device::decision::{self, DecisionRequest};
 use crate::device::enroll::{self, EnrollRequest};
 use crate::device::streams::{self, StreamLease};
@@ -35,18 +35,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/device/v1/requests/{id}/decision", post(decision_post))
         .route("/device/v1/events", get(events_get))
         .route("/device/v1/device", delete(device_delete))
-        .layer(middleware::from_fn_with_state(state.clone(), add_dpop_nonce))
-}
-
-async fn add_dpop_nonce(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    match dpop::fresh_nonce(&state).map(|nonce| HeaderValue::from_str(&nonce)) {
-        Ok(Ok(value)) => {
-            response.headers_mut().insert(DPOP_NONCE_HEADER, value);
-        }
-        _ => tracing::warn!("could not make a DPoP nonce"),
-    }
-    response
+        .layer(middleware::from_fn_with_state(state.clone(), dpop::add_nonce))
 }
 
 /// A JSON body, or (for the token endpoint's sake) a form; malformed input is

@@ -1,5 +1,6 @@
 //! One module per endpoint family (CONVENTIONS 6); each exposes `router()` and
-//! keeps its handlers thin.
+//! keeps its handlers thin. The families whose middleware mints DPoP nonces
+//! (token, device, the resource API) take the state.
 
 pub mod admin;
 pub mod ciba;
@@ -16,14 +17,15 @@ use axum::Router;
 use crate::state::AppState;
 
 /// Every route of the server.
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(discovery::router())
         .merge(ciba::router())
         .merge(jwks::router())
         .merge(health::router())
-        .merge(token::router())
+        .merge(token::router(state))
         .merge(introspect::router())
         .merge(revoke::router())
         .merge(admin::router())
+        .merge(device::router(state))
 }

@@ -1,8 +1,9 @@
 //! The client credentials grant ([RFC 6749 §4.4](https://www.rfc-editor.org/rfc/rfc6749#section-4.4)):
 //! a client acting on its own behalf. No refresh token (§4.4.3), no ID token.
 
-use outband_protocol::{GrantType, Scope, TokenResponse, TokenType};
+use outband_protocol::{GrantType, Scope, TokenResponse};
 
+use crate::auth::dpop::DpopProof;
 use crate::auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -11,8 +12,14 @@ use crate::tokens::{issue_access_token, AccessGrant, Confirmation};
 /// Scopes that only make sense with an end-user, never granted to a client alone.
 const USER_SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "offline_access"];
 
-/// Issues a token for `requested` scope (the registered scope when absent).
-pub async fn exchange(state: &AppState, auth: &AuthenticatedClient, requested: Option<Scope>) -> Result<TokenResponse> {
+/// Issues a token for `requested` scope (the registered scope when absent),
+/// bound to the key of `proof` when the request carried one.
+pub async fn exchange(
+    state: &AppState,
+    auth: &AuthenticatedClient,
+    requested: Option<Scope>,
+    proof: Option<&DpopProof>,
+) -> Result<TokenResponse> {
     let client = &auth.client;
     if !client.metadata.allows_grant(GrantType::ClientCredentials) {
         return Err(Error::unauthorized_client(
@@ -41,6 +48,8 @@ pub async fn exchange(state: &AppState, auth: &AuthenticatedClient, requested: O
         }
         None => Scope::from_iter(registered.iter().filter(|s| !USER_SCOPES.contains(s))),
     };
+    let cnf = Confirmation::of_proof(proof);
+    let token_type = cnf.token_type();
     let issued = issue_access_token(
         state,
         AccessGrant {
@@ -49,13 +58,13 @@ pub async fn exchange(state: &AppState, auth: &AuthenticatedClient, requested: O
             scope: &scope,
             authorization_details: None,
             grant_id: None,
-            cnf: Confirmation::default(),
+            cnf,
         },
     )
     .await?;
     Ok(TokenResponse {
         access_token: issued.token,
-        token_type: TokenType::Bearer,
+        token_type,
         expires_in: u64::try_from(issued.expires_in).ok(),
         refresh_token: None,
         scope: (!scope.is_empty()).then_some(scope),

@@ -3,22 +3,54 @@
 //! one. Presenting a retired refresh token again is treated as theft
 //! ([RFC 9700 §4.14.2](https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2)):
 //! the whole grant is revoked.
+//!
+//! ## DPoP-bound grants
+//! [RFC 9449 §5](https://www.rfc-editor.org/rfc/rfc9449#section-5) binds the
+//! refresh tokens of *public* clients to the DPoP key. We have no public
+//! clients (CIBA is for confidential ones), and bind the refresh token of every
+//! grant whose tokens were DPoP-bound anyway: a refresh then needs a proof
+//! signed by the same key (none: `invalid_dpop_proof`; another key:
+//! `invalid_grant`), and mints tokens bound to that key. A stolen refresh token
+//! is worthless without the key, even with the client's credentials. A refresh
+//! of an unbound grant that carries a proof binds the grant from then on.
 
-use outband_protocol::{GrantType, RefreshToken, Scope, TokenResponse, TokenType};
+use outband_protocol::{ErrorCode, GrantType, RefreshToken, Scope, TokenResponse};
 use serde_json::Value;
 
+use crate::auth::dpop::DpopProof;
 use crate::auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::TokenKind;
+use crate::store::{TokenKind, TokenRecord};
 use crate::tokens::{issue_user_tokens, AccessGrant, Confirmation, UserTokens};
 
+/// What the new tokens are bound to: a bound refresh token needs a proof of
+/// its key; an unbound one is bound to the proof's key when there is one.
+fn binding(record: &TokenRecord, proof: Option<&DpopProof>) -> Result<Confirmation> {
+    match (record.cnf_jkt.as_deref(), proof) {
+        (Some(_), None) => Err(Error::new(
+            ErrorCode::InvalidDpopProof,
+            "this refresh token is bound to a DPoP key: send a DPoP proof signed by that key",
+        )),
+        (Some(jkt), Some(proof)) if proof.jkt != jkt => {
+            Err(Error::invalid_grant("this refresh token is bound to another DPoP key"))
+        }
+        (None, Some(proof)) => Ok(Confirmation {
+            jkt: Some(proof.jkt.clone()),
+            x5t: record.cnf_x5t.clone(),
+        }),
+        _ => Ok(Confirmation::of_record(record)),
+    }
+}
+
 /// Exchanges a refresh token for new tokens, optionally with a narrower scope.
+/// `proof` is the request's DPoP proof, already verified.
 pub async fn exchange(
     state: &AppState,
     auth: &AuthenticatedClient,
     refresh_token: &RefreshToken,
     requested: Option<Scope>,
+    proof: Option<&DpopProof>,
 ) -> Result<TokenResponse> {
     let client = &auth.client;
     if !client.metadata.allows_grant(GrantType::RefreshToken) {
@@ -33,6 +65,9 @@ pub async fn exchange(
         .await?
         .filter(|t| t.kind == TokenKind::Refresh && t.client_id == *client.client_id())
         .ok_or_else(|| Error::invalid_grant("unknown refresh_token"))?;
+    // Before anything else: without the key, a bound refresh token neither
+    // works nor rotates (so a thief cannot make the grant look replayed).
+    let cnf = binding(&record, proof)?;
     let grant_id = record
         .grant_id
         .clone()
@@ -70,25 +105,19 @@ pub async fn exchange(
         .authorization_details
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok());
+    let token_type = cnf.token_type();
     let grant = AccessGrant {
         client,
         subject: Some(&subject),
         scope: &scope,
         authorization_details: details.as_ref(),
         grant_id: None,
-        cnf: Confirmation {
-            jkt: record.cnf_jkt.clone(),
-            x5t: record.cnf_x5t.clone(),
-        },
+        cnf,
     };
     let UserTokens { access, refresh } = issue_user_tokens(state, grant, Some(&grant_id)).await?;
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: if record.cnf_jkt.is_some() {
-            TokenType::DPoP
-        } else {
-            TokenType::Bearer
-        },
+        token_type,
         expires_in: u64::try_from(access.expires_in).ok(),
         refresh_token: refresh,
         scope: Some(scope),

@@ -340,12 +340,10 @@ mod private_key_jwt {
         let ok_key = server
             .add_jwt_client("fapi-ps", SigningAlg::PS256, Profile::Fapi2Security)
             .await;
-        assert_eq!(
-            post(&server, &client_assertion(&ok_key, "fapi-ps", T0, json!({})))
-                .await
-                .status,
-            200
-        );
+        // PS256 authenticates; FAPI 2 then wants a DPoP proof (see dpop.rs for the full flow).
+        let reply = post(&server, &client_assertion(&ok_key, "fapi-ps", T0, json!({}))).await;
+        reply.assert_error(400, "invalid_dpop_proof");
+        assert!(reply.text.contains("sender-constrained"), "{}", reply.text);
     }
 
     fn base64_url(text: &str) -> String {
