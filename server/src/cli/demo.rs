@@ -17,6 +17,9 @@ pub const DEMO_CLIENT_ID: &str = "demo-pos";
 pub const DEMO_CLIENT_SECRET: &str = "demo-pos-secret";
 /// The file in the data directory holding the admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// The demo's configuration, written into the data directory so the other
+/// commands (`users invite`, `ciba list`, ...) can be pointed at it with `--config`.
+pub const CONFIG_FILE: &str = "outband.toml";
 
 /// `demo` options.
 #[derive(Debug, Args)]
@@ -32,7 +35,12 @@ pub struct DemoArgs {
 /// The demo configuration for a data directory and address (the admin token
 /// file must exist before it validates: see [`write_admin_token`]).
 pub fn demo_config(dir: &std::path::Path, listen: &str) -> anyhow::Result<Config> {
-    let text = format!(
+    Ok(Config::from_toml(&demo_config_text(dir, listen))?)
+}
+
+/// The text of [`demo_config`], as written to [`CONFIG_FILE`].
+pub fn demo_config_text(dir: &std::path::Path, listen: &str) -> String {
+    format!(
         r#"
 issuer = "http://{listen}"
 listen = "{listen}"
@@ -67,8 +75,7 @@ test_decision = "approve"
         db = dir.join("outband.db").display(),
         key = dir.join("outband.key").display(),
         admin = dir.join(ADMIN_TOKEN_FILE).display(),
-    );
-    Ok(Config::from_toml(&text)?)
+    )
 }
 
 /// Writes a random admin token into `dir` unless one is there; returns its path.
@@ -101,11 +108,19 @@ fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std::io::Resul
 /// Runs the demo server in the foreground.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create {}", args.dir.display()))?;
-    let admin_token = write_admin_token(&args.dir)?;
-    let settings = demo_config(&args.dir, &args.listen)?.validate()?;
+    // Absolute paths, so the written configuration works from any directory.
+    let dir = args
+        .dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", args.dir.display()))?;
+    let admin_token = write_admin_token(&dir)?;
+    let config_file = dir.join(CONFIG_FILE);
+    std::fs::write(&config_file, demo_config_text(&dir, &args.listen))
+        .with_context(|| format!("cannot write {}", config_file.display()))?;
+    let settings = demo_config(&dir, &args.listen)?.validate()?;
     let issuer = settings.issuer.clone();
     let store = super::open_store(&settings).await?;
-    println!("Outband demo server on {issuer} (data in {})", args.dir.display());
+    println!("Outband demo server on {issuer} (data in {})", dir.display());
     println!();
     println!("  discovery:  curl {issuer}/.well-known/openid-configuration");
     println!("  keys:       curl {issuer}/jwks");
@@ -118,6 +133,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!();
     println!("  demo users: alice (alice@example.com), bob (auto-approves CIBA requests)");
+    println!(
+        "  enroll an authenticator for alice:  outband-server --config {} users invite alice",
+        config_file.display()
+    );
     println!("  stop with Ctrl-C");
     super::serve(settings, store).await
 }

@@ -1,7 +1,6 @@
 //! `users invite` and `devices list|revoke` through the real binary, checked
 //! against a server over the same database.
 
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -16,68 +15,20 @@ use outband_server::store::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+use crate::cli_support::{CliEnv as Env, ISSUER};
 use crate::device_support::{device_key, public_jwk};
 
-const ISSUER: &str = "https://as.example.test";
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn database_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("cli.db").display())
-    }
-
-    fn key_file(&self) -> std::path::PathBuf {
-        self.dir.path().join("cli.key")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_outband-server"))
-            .args(args)
-            .env_remove("OUTBAND_CONFIG")
-            .env("OUTBAND_DATABASE_URL", self.database_url())
-            .env("OUTBAND_ISSUER", ISSUER)
-            .env("OUTBAND_KEY_FILE", self.key_file())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "{args:?} should fail");
-        String::from_utf8(out.stderr).unwrap()
-    }
-
-    /// A server over the same database and key file.
-    async fn server(&self) -> AppState {
-        let text = format!(
-            "issuer = \"{ISSUER}\"\nenvironment = \"development\"\ndatabase_url = \"{}\"\nkey_file = \"{}\"\n",
-            self.database_url(),
-            self.key_file().display()
-        );
-        let settings = Config::from_toml(&text).unwrap().validate().unwrap();
-        let store = Store::connect(&settings.database_url).await.unwrap();
-        store.migrate().await.unwrap();
-        AppState::build(settings, store, Arc::new(SystemClock)).await.unwrap()
-    }
+/// A server over the same database and key file as the commands of `env`.
+async fn server(env: &Env) -> AppState {
+    let text = format!(
+        "issuer = \"{ISSUER}\"\nenvironment = \"development\"\ndatabase_url = \"{}\"\nkey_file = \"{}\"\n",
+        env.database_url(),
+        env.key_file().display()
+    );
+    let settings = Config::from_toml(&text).unwrap().validate().unwrap();
+    let store = Store::connect(&settings.database_url).await.unwrap();
+    store.migrate().await.unwrap();
+    AppState::build(settings, store, Arc::new(SystemClock)).await.unwrap()
 }
 
 async fn call(state: &AppState, request: Request<Body>) -> (u16, Value) {
@@ -111,7 +62,7 @@ async fn invite_links_name_the_as_key_and_enroll_a_device() {
     assert_eq!(param("issuer"), ISSUER);
     assert_eq!(param("code"), code);
 
-    let state = env.server().await;
+    let state = server(&env).await;
     let (status, jwks) = call(&state, Request::get("/jwks").body(Body::empty()).unwrap()).await;
     assert_eq!(status, 200);
     let key = jwks["keys"]

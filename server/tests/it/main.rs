@@ -10,6 +10,7 @@ mod ciba_modes;
 mod ciba_signed;
 mod ciba_support;
 mod cli;
+mod cli_support;
 mod device;
 mod device_cli;
 mod device_decision;
