@@ -1,11 +1,11 @@
-//! The `outband-pos` command line: `pay`, `discover` and `token`, all
-//! non-interactive, over the [`outband_terminal`] library. (With no subcommand
-//! the ratatui terminal will start; that comes in a later issue.)
+//! The `outband-pos` command line: with no subcommand the interactive till
+//! (see `crate::tui` and `crate::app`); `pay`, `discover` and `token` are
+//! non-interactive, over the same [`outband_terminal`] library.
 //!
 //! Exit codes of `pay`: 0 approved, 1 error, 2 denied, 3 expired, 130 cancelled
 //! (Ctrl-C, after withdrawing the sale at the server).
 
-mod config;
+pub mod config;
 mod pay;
 
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ pub struct Cli {
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// How to reach the bank and who the till is (flags, then environment, then
@@ -57,6 +57,13 @@ pub struct ConnectionArgs {
     /// Send CIBA requests as signed request objects (needs --key-file).
     #[arg(long, global = true)]
     pub signed_requests: bool,
+    /// Directory of the sale journal (and the TUI's log)
+    /// [default: $XDG_STATE_HOME/outband-pos, else ~/.local/state/outband-pos].
+    #[arg(long, global = true, env = "OUTBAND_POS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log file of the interactive till [default: outband-pos.log in the data directory].
+    #[arg(long, global = true, env = "OUTBAND_POS_LOG_FILE", value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +101,17 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    let settings = match Settings::resolve(&cli.connection, &|name| std::env::var(name).ok()) {
+        Ok(settings) => settings,
+        Err(err) => return fail(&err),
+    };
+    let Some(command) = cli.command else {
+        // The screen belongs to the TUI: it logs to a file.
+        return match crate::tui::main(settings) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(&err),
+        };
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
@@ -104,7 +122,7 @@ pub fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => return fail(&anyhow::Error::new(err).context("cannot start the async runtime")),
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(&settings, command)) {
         Ok(code) => code,
         Err(err) => fail(&err),
     }
@@ -115,10 +133,9 @@ fn fail(err: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = Settings::resolve(&cli.connection, &|name| std::env::var(name).ok())?;
-    match cli.command {
-        Command::Pay(args) => pay::run(&settings, args).await,
+async fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Pay(args) => pay::run(settings, args).await,
         Command::Discover => {
             let client = settings.client(None)?;
             let metadata = client.discover().await?;

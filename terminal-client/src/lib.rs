@@ -14,6 +14,9 @@
 //! - [`NotificationListener`]: the till's ping/push endpoint, with its bearer check.
 //! - [`verify_push_id_token`]: what pushed tokens must prove before they are used.
 //! - [`Receipt`]: what the till prints.
+//! - [`Journal`]: crash recovery. [`CibaClient::start_journaled`] writes a sale
+//!   down before it is sent; [`CibaClient::recover`] picks open sales up after
+//!   a restart.
 //!
 //! Time: the wall clock is a [`Clock`] parameter; waiting uses `tokio::time`, so
 //! tests pause it.
@@ -27,6 +30,7 @@ pub use client::ciba::{
     CancelResult, Outcome, PayError, PollResult, Started, WaitEvent, DEFAULT_INTERVAL, GRACE, SLOW_DOWN,
 };
 pub use client::clock::{system_clock, Clock};
+pub use client::journal::{Journal, JournalEntry, JournalError, RecoverSaleError, Recovery, SaleState};
 pub use client::notify::{Expected, Notification, NotificationListener, DEFAULT_PATH};
 pub use client::push::{verify_push_id_token, IdTokenExpectations, VerifyIdTokenError};
 pub use client::receipt::{ReadReceiptError, Receipt, TokenSummary};

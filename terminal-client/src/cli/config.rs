@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use outband_protocol::jose::SigningKey;
 use outband_protocol::{ClientSecret, DeliveryMode, TokenEndpointAuthMethod};
-use outband_terminal::{load_signing_key, CibaClient, ClientAuth, Currency, Iban, NotificationListener};
+use outband_terminal::{load_signing_key, CibaClient, ClientAuth, Currency, Iban, Journal, NotificationListener};
 use serde::Deserialize;
 
 use super::ConnectionArgs;
@@ -26,6 +26,8 @@ pub const DEFAULT_MERCHANT: &str = "Corner Café";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
 /// The variable holding the client secret itself.
 pub const SECRET_VAR: &str = "OUTBAND_POS_CLIENT_SECRET";
+/// The TUI's log file name in the data directory.
+pub const LOG_FILE: &str = "outband-pos.log";
 
 /// The `--config` file. Every key is optional; unknown keys are an error.
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +60,11 @@ pub struct FileConfig {
     pub currency: Option<String>,
     /// Seconds the customer has to answer.
     pub requested_expiry: Option<u64>,
+    /// Where the sale journal (and the TUI's log) live.
+    pub data_dir: Option<PathBuf>,
+    /// An `outband://enroll?…` link (from `outband-server users invite`) the
+    /// TUI's F2 panel shows as a QR code.
+    pub enroll_link: Option<String>,
 }
 
 impl FileConfig {
@@ -81,6 +88,13 @@ pub struct Settings {
     pub request_key: Option<Arc<SigningKey>>,
     /// Sale defaults from the file.
     pub sale: SaleDefaults,
+    /// The journal's directory; `None` when neither a flag, the file nor the
+    /// environment names one (commands that need it then fail with a hint).
+    pub data_dir: Option<PathBuf>,
+    /// The TUI's log file (`--log-file`, else `outband-pos.log` in the data directory).
+    pub log_file: Option<PathBuf>,
+    /// The enrollment link of the F2 panel.
+    pub enroll_link: Option<String>,
 }
 
 /// What the file may say about sales (flags of `pay` override each).
@@ -169,13 +183,61 @@ impl Settings {
                 .context("config currency")?,
             requested_expiry: file.requested_expiry,
         };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .or_else(|| default_data_dir(env));
+        let log_file = args
+            .log_file
+            .clone()
+            .or_else(|| data_dir.as_ref().map(|dir| dir.join(LOG_FILE)));
+        let enroll_link = non_empty(file.enroll_link, "enroll_link", "the config file")?;
         Ok(Self {
             issuer,
             client_id,
             auth,
             request_key,
             sale,
+            data_dir,
+            log_file,
+            enroll_link,
         })
+    }
+
+    /// The sale journal in the data directory.
+    pub fn journal(&self) -> anyhow::Result<Journal> {
+        let Some(dir) = &self.data_dir else {
+            bail!(
+                "no data directory for the sale journal: set --data-dir (or OUTBAND_POS_DATA_DIR), \
+                 data_dir in the config file, or HOME"
+            );
+        };
+        Journal::open(dir).with_context(|| format!("cannot open the sale journal in {}", dir.display()))
+    }
+
+    /// A client in `mode`; ping and push share one listener on `addr`, bound
+    /// the first time it is needed and kept in `listener`.
+    pub async fn client_for(
+        &self,
+        mode: DeliveryMode,
+        addr: SocketAddr,
+        listener: &mut Option<NotificationListener>,
+    ) -> anyhow::Result<CibaClient> {
+        if mode == DeliveryMode::Poll {
+            return self.client(None);
+        }
+        let bound = match listener {
+            Some(bound) => bound.clone(),
+            None => {
+                let bound = NotificationListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for notifications on {addr} (listen)"))?;
+                tracing::info!(url = %bound.url(), "notification listener started");
+                listener.insert(bound).clone()
+            }
+        };
+        self.client(Some((mode, bound)))
     }
 
     /// A client for these settings; `notify` gives the mode and listener for ping/push.
@@ -190,6 +252,14 @@ impl Settings {
         }
         Ok(builder.build()?)
     }
+}
+
+/// `$XDG_STATE_HOME/outband-pos`, else `~/.local/state/outband-pos`.
+fn default_data_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let absolute = |name: &str| env(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    absolute("XDG_STATE_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".local").join("state")))
+        .map(|state| state.join("outband-pos"))
 }
 
 /// `Some("")` is a mistake, not a value.

@@ -1,6 +1,11 @@
 //! `outband-pos pay`: one sale, start to receipt, in plain text. The binding
 //! message and a countdown go to stderr; the receipt (or, with `--json`, a JSON
 //! object) goes to stdout.
+//!
+//! Every sale goes through the journal. Sales an earlier run left open are
+//! picked up first (their outcome goes to stderr); when one has the
+//! `--reference` of this sale, its outcome *is* this command's answer and no
+//! new sale is started, so re-running a crashed `pay` never charges twice.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -11,8 +16,8 @@ use anyhow::Context;
 use clap::Args;
 use outband_protocol::DeliveryMode;
 use outband_terminal::{
-    Amount, CancelResult, CancelToken, CibaClient, Currency, Iban, NotificationListener, Outcome, Receipt, SaleRequest,
-    Started, WaitEvent,
+    Amount, CancelResult, CancelToken, CibaClient, Currency, Iban, Journal, JournalEntry, NotificationListener,
+    Outcome, Receipt, Recovery, SaleRequest, SaleState, Started, WaitEvent,
 };
 use serde_json::json;
 
@@ -64,17 +69,8 @@ pub struct PayArgs {
 pub async fn run(settings: &Settings, args: PayArgs) -> anyhow::Result<ExitCode> {
     let defaults = &settings.sale;
     let mode = args.mode.unwrap_or(defaults.mode);
-    let notify = if mode == DeliveryMode::Poll {
-        None
-    } else {
-        let addr = args.listen.unwrap_or(defaults.listen);
-        let listener = NotificationListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen for notifications on {addr} (--listen)"))?;
-        eprintln!("Notifications ({mode}) are received at {}", listener.url());
-        Some((mode, listener))
-    };
-    let client = settings.client(notify)?;
+    let addr = args.listen.unwrap_or(defaults.listen);
+    let mut listener: Option<NotificationListener> = None;
     let mut sale = SaleRequest::new(
         args.amount,
         args.currency.or(defaults.currency).unwrap_or(Currency::EUR),
@@ -86,6 +82,7 @@ pub async fn run(settings: &Settings, args: PayArgs) -> anyhow::Result<ExitCode>
     sale.prefix = args.prefix.or_else(|| defaults.prefix.clone());
     sale.requested_expiry = args.expiry.or(defaults.requested_expiry).map(Duration::from_secs);
     sale.validate()?;
+    let journal = settings.journal()?;
 
     // Ctrl-C from here on cancels the sale instead of killing the process.
     let cancel = CancelToken::new();
@@ -95,10 +92,95 @@ pub async fn run(settings: &Settings, args: PayArgs) -> anyhow::Result<ExitCode>
             on_ctrl_c.cancel();
         }
     });
-    let started = client.start(sale).await.context("the sale could not be started")?;
+
+    for entry in journal.unresolved()? {
+        let same = sale.reference.is_some() && entry.sale.reference == sale.reference;
+        let report = if same {
+            Report::Stdout { json: args.json }
+        } else {
+            Report::Stderr
+        };
+        let reference = entry.display_reference().unwrap_or("(not started)").to_owned();
+        eprintln!("outband-pos: resuming sale {reference} from an earlier run");
+        let client = settings.client_for(entry.mode, addr, &mut listener).await?;
+        let code = match resume(&client, &journal, entry, &cancel, report).await {
+            Ok(code) => code,
+            Err(err) if !same => {
+                eprintln!("outband-pos: sale {reference} stays open: {err:#}");
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        if same {
+            eprintln!("outband-pos: that was this sale (reference {reference}): no new sale was started");
+            return Ok(code);
+        }
+        if cancel.is_cancelled() {
+            return Ok(code);
+        }
+    }
+
+    let client = settings.client_for(mode, addr, &mut listener).await?;
+    if let Some(listener) = &listener {
+        eprintln!("Notifications ({mode}) are received at {}", listener.url());
+    }
+    let (started, mut entry) = client
+        .start_journaled(&journal, sale)
+        .await
+        .context("the sale could not be started")?;
     show_waiting(&started);
-    let outcome = wait_with_countdown(&client, &started, &cancel).await?;
-    finish(&client, &started, outcome, args.json).await
+    let outcome = wait_with_countdown(&client, &started, &cancel).await.map_err(|err| {
+        err.context(format!(
+            "waiting for sale {} failed; it stays open in the journal and the next run resumes it",
+            started.reference
+        ))
+    })?;
+    finish(
+        &client,
+        &journal,
+        &mut entry,
+        &started,
+        outcome,
+        Report::Stdout { json: args.json },
+    )
+    .await
+}
+
+/// Where the outcome of a sale goes.
+#[derive(Clone, Copy)]
+enum Report {
+    /// This command's answer: stdout (the receipt, or JSON).
+    Stdout { json: bool },
+    /// An earlier sale: a note on stderr.
+    Stderr,
+}
+
+/// Picks up a sale an earlier run left open and reports how it ends.
+async fn resume(
+    client: &CibaClient,
+    journal: &Journal,
+    mut entry: JournalEntry,
+    cancel: &CancelToken,
+    report: Report,
+) -> anyhow::Result<ExitCode> {
+    let recovery = client.recover(&entry).await?;
+    let (started, outcome) = match recovery {
+        Recovery::Wait(started) => {
+            show_waiting(&started);
+            let outcome = wait_with_countdown(client, &started, cancel).await?;
+            (started, outcome)
+        }
+        Recovery::Finished { started, outcome } => (started, outcome),
+        Recovery::Lost => {
+            journal.resolve(&mut entry, SaleState::Lost, None, client.now())?;
+            eprintln!(
+                "outband-pos: the sale was interrupted before the bank answered; it can never be charged, \
+                 and the customer's request expires on its own"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    finish(client, journal, &mut entry, &started, outcome, report).await
 }
 
 async fn wait_with_countdown(client: &CibaClient, started: &Started, cancel: &CancelToken) -> anyhow::Result<Outcome> {
@@ -164,17 +246,37 @@ fn show_waiting(started: &Started) {
     );
 }
 
-async fn finish(client: &CibaClient, started: &Started, outcome: Outcome, json: bool) -> anyhow::Result<ExitCode> {
-    let (status, message, code) = match outcome {
-        Outcome::Approved(tokens) => {
-            let receipt = client.receipt(started, &tokens)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&receipt)?);
-            } else {
-                print_receipt(&receipt);
+/// Closes the sale in the journal and reports its outcome.
+async fn finish(
+    client: &CibaClient,
+    journal: &Journal,
+    entry: &mut JournalEntry,
+    started: &Started,
+    outcome: Outcome,
+    report: Report,
+) -> anyhow::Result<ExitCode> {
+    let now = client.now();
+    if let Outcome::Approved(tokens) = &outcome {
+        let receipt = match client.receipt(started, tokens) {
+            Ok(receipt) => receipt,
+            Err(err) => {
+                journal.resolve(entry, SaleState::Failed, Some(err.to_string()), now)?;
+                return Err(err.into());
             }
-            return Ok(ExitCode::SUCCESS);
+        };
+        journal.resolve_outcome(entry, &outcome, now)?;
+        match report {
+            Report::Stdout { json: true } => println!("{}", serde_json::to_string_pretty(&receipt)?),
+            Report::Stdout { json: false } => print_receipt(&mut std::io::stdout(), &receipt)?,
+            Report::Stderr => print_receipt(&mut std::io::stderr(), &receipt)?,
         }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !matches!(outcome, Outcome::Cancelled) {
+        journal.resolve_outcome(entry, &outcome, now)?;
+    }
+    let (status, message, code) = match outcome {
+        Outcome::Approved(_) => return Ok(ExitCode::SUCCESS),
         Outcome::Denied(why) => (
             "denied",
             format!("payment denied{}", why.map(|w| format!(" ({w})")).unwrap_or_default()),
@@ -202,11 +304,12 @@ async fn finish(client: &CibaClient, started: &Started, outcome: Outcome, json: 
                 }
                 Err(err) => format!("sale cancelled here, but withdrawing it at the bank failed: {err}"),
             };
+            journal.resolve(entry, SaleState::Cancelled, Some(message.clone()), now)?;
             ("cancelled", message, ExitCode::from(EXIT_CANCELLED))
         }
     };
     eprintln!("outband-pos: {message}");
-    if json {
+    if let Report::Stdout { json: true } = report {
         let body = json!({
             "status": status,
             "message": message,
@@ -218,26 +321,26 @@ async fn finish(client: &CibaClient, started: &Started, outcome: Outcome, json: 
     Ok(code)
 }
 
-fn print_receipt(receipt: &Receipt) {
+fn print_receipt(out: &mut dyn Write, receipt: &Receipt) -> std::io::Result<()> {
     let when = time::OffsetDateTime::from_unix_timestamp(receipt.approved_at)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| receipt.approved_at.to_string());
-    println!();
-    println!("  PAYMENT APPROVED");
-    println!();
-    println!("  Amount     {} {}", receipt.currency, receipt.amount);
+    writeln!(out)?;
+    writeln!(out, "  PAYMENT APPROVED")?;
+    writeln!(out)?;
+    writeln!(out, "  Amount     {} {}", receipt.currency, receipt.amount)?;
     match &receipt.iban {
-        Some(iban) => println!("  Payee      {} ({iban})", receipt.payee),
-        None => println!("  Payee      {}", receipt.payee),
+        Some(iban) => writeln!(out, "  Payee      {} ({iban})", receipt.payee)?,
+        None => writeln!(out, "  Payee      {}", receipt.payee)?,
     }
-    println!("  Reference  {}", receipt.reference);
-    println!("  Code       {}", receipt.binding_message);
+    writeln!(out, "  Reference  {}", receipt.reference)?;
+    writeln!(out, "  Code       {}", receipt.binding_message)?;
     match &receipt.token.sub {
-        Some(sub) => println!("  Customer   {} ({sub})", receipt.customer),
-        None => println!("  Customer   {}", receipt.customer),
+        Some(sub) => writeln!(out, "  Customer   {} ({sub})", receipt.customer)?,
+        None => writeln!(out, "  Customer   {}", receipt.customer)?,
     }
-    println!("  Time       {when}");
+    writeln!(out, "  Time       {when}")?;
     let token = &receipt.token;
     let mut summary = format!("{:?}", token.token_type);
     if let Some(scope) = &token.scope {
@@ -246,6 +349,7 @@ fn print_receipt(receipt: &Receipt) {
     if let Some(expires_in) = token.expires_in {
         summary.push_str(&format!(", valid {expires_in} s"));
     }
-    println!("  Token      {summary} ({} delivery)", receipt.mode);
-    println!();
+    writeln!(out, "  Token      {summary} ({} delivery)", receipt.mode)?;
+    writeln!(out)?;
+    Ok(())
 }

@@ -65,9 +65,77 @@ pub struct Started {
     pub started_at: Instant,
     notification_token: Option<ClientNotificationToken>,
     expected: Option<Expected>,
+    /// Rebuilt from the journal after a restart: a ping may have been missed,
+    /// so a resumed ping-mode sale polls (the server allows it for ping clients).
+    resumed: bool,
+}
+
+/// What the journal keeps of a started sale, to rebuild its [`Started`].
+pub(crate) struct ResumeParts {
+    pub auth_req_id: AuthReqId,
+    pub notification_token: Option<ClientNotificationToken>,
+    pub code: String,
+    pub binding_message: BindingMessage,
+    pub reference: String,
+    pub mode: DeliveryMode,
+    pub sale: SaleRequest,
+    pub interval: Duration,
+    pub started_unix: i64,
+    pub expires_at: i64,
 }
 
 impl Started {
+    /// A sale started by an earlier run, rebuilt on `client` (whose wall clock
+    /// says how much of its lifetime is left). Ping and push sales register
+    /// their notification token with the client's listener again.
+    pub(crate) fn resume(client: &CibaClient, parts: ResumeParts) -> Result<Self, RequestError> {
+        let now = client.now();
+        let expected = match (&parts.notification_token, client.listener()) {
+            (Some(token), Some(listener)) => Some(listener.expect(token.clone())),
+            (Some(_), None) if parts.mode == DeliveryMode::Push => return Err(RequestError::ListenerGone),
+            _ => None,
+        };
+        let lifetime = u64::try_from(parts.expires_at.saturating_sub(parts.started_unix)).unwrap_or(0);
+        let elapsed = Duration::from_secs(u64::try_from(now.saturating_sub(parts.started_unix)).unwrap_or(0));
+        // The deadline on tokio's clock is what matters; when the monotonic
+        // clock cannot go back that far, count what is left from now instead.
+        let (started_at, expires_in, started_unix) = match Instant::now().checked_sub(elapsed) {
+            Some(at) => (at, Duration::from_secs(lifetime), parts.started_unix),
+            None => (
+                Instant::now(),
+                Duration::from_secs(u64::try_from(parts.expires_at.saturating_sub(now)).unwrap_or(0)),
+                now,
+            ),
+        };
+        Ok(Self {
+            auth_req_id: parts.auth_req_id,
+            code: parts.code,
+            binding_message: parts.binding_message,
+            reference: parts.reference,
+            number_match: None,
+            expires_in,
+            interval: parts.interval,
+            mode: parts.mode,
+            sale: parts.sale,
+            started_unix,
+            started_at,
+            notification_token: parts.notification_token,
+            expected,
+            resumed: true,
+        })
+    }
+
+    /// When the request expires, seconds since the epoch.
+    pub fn expires_at_unix(&self) -> i64 {
+        self.started_unix
+            .saturating_add(i64::try_from(self.expires_in.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    /// Whether this sale was rebuilt from the journal after a restart.
+    pub fn is_resumed(&self) -> bool {
+        self.resumed
+    }
+
     /// When the request expires, on tokio's clock.
     pub fn deadline(&self) -> Instant {
         self.started_at + self.expires_in
@@ -211,6 +279,7 @@ impl CibaClient {
             started_at: Instant::now(),
             notification_token,
             expected,
+            resumed: false,
         })
     }
 
@@ -281,6 +350,7 @@ impl CibaClient {
     ) -> Result<Outcome, RequestError> {
         match started.mode {
             DeliveryMode::Poll => self.wait_poll_with(started, cancel, on_event).await,
+            DeliveryMode::Ping if started.resumed => self.wait_poll_with(started, cancel, on_event).await,
             DeliveryMode::Ping | DeliveryMode::Push => self.wait_notified(started, cancel, on_event).await,
         }
     }

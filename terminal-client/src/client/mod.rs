@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cancel;
 pub mod ciba;
 pub mod clock;
+pub mod journal;
 pub mod notify;
 pub mod push;
 pub mod receipt;

@@ -139,6 +139,19 @@ impl Currency {
         // Only uppercase ASCII letters get in (see `from_str`), so this is UTF-8.
         std::str::from_utf8(&self.0).unwrap_or("???")
     }
+
+    /// The number of decimal places of the currency's minor unit (ISO 4217):
+    /// 2 for most, 0 for JPY or KRW, 3 for KWD or BHD, 4 for CLF. [`Amount`]
+    /// holds hundredths, so only currencies with 0 or 2 can be sold.
+    pub fn minor_units(&self) -> u8 {
+        match self.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+            | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            "CLF" | "UYW" => 4,
+            _ => 2,
+        }
+    }
 }
 
 impl FromStr for Currency {
@@ -176,6 +189,14 @@ impl<'de> Deserialize<'de> for Currency {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Iban(String);
+
+impl<'de> Deserialize<'de> for Iban {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
 
 impl Iban {
     /// The IBAN without spaces.
@@ -237,8 +258,8 @@ impl fmt::Display for Iban {
     }
 }
 
-/// One sale, as the till rings it up.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One sale, as the till rings it up. (De)serializable for the sale journal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SaleRequest {
     /// How much.
     pub amount: Amount,

@@ -25,6 +25,41 @@ fn defaults_are_the_demo_server() {
     assert_eq!(settings.sale.mode, DeliveryMode::Poll);
     assert_eq!(settings.sale.merchant, "Corner Café");
     assert_eq!(settings.sale.listen.to_string(), "127.0.0.1:8090");
+    assert!(settings.data_dir.is_none() && settings.log_file.is_none());
+    assert!(settings.journal().unwrap_err().to_string().contains("--data-dir"));
+}
+
+#[test]
+fn the_data_dir_follows_xdg() {
+    let home = |name: &str| (name == "HOME").then(|| "/home/till".to_owned());
+    let settings = Settings::resolve(&ConnectionArgs::default(), &home).unwrap();
+    assert_eq!(
+        settings.data_dir.as_deref(),
+        Some(Path::new("/home/till/.local/state/outband-pos"))
+    );
+    assert_eq!(
+        settings.log_file.as_deref(),
+        Some(Path::new("/home/till/.local/state/outband-pos/outband-pos.log"))
+    );
+    let xdg = |name: &str| match name {
+        "XDG_STATE_HOME" => Some("/var/state".to_owned()),
+        "HOME" => Some("/home/till".to_owned()),
+        _ => None,
+    };
+    let settings = Settings::resolve(&ConnectionArgs::default(), &xdg).unwrap();
+    assert_eq!(settings.data_dir.as_deref(), Some(Path::new("/var/state/outband-pos")));
+    let args = ConnectionArgs {
+        data_dir: Some("/srv/pos".into()),
+        log_file: Some("/tmp/pos.log".into()),
+        ..ConnectionArgs::default()
+    };
+    let settings = Settings::resolve(&args, &xdg).unwrap();
+    assert_eq!(
+        settings.data_dir.as_deref(),
+        Some(Path::new("/srv/pos")),
+        "the flag wins"
+    );
+    assert_eq!(settings.log_file.as_deref(), Some(Path::new("/tmp/pos.log")));
 }
 
 #[test]
@@ -77,6 +112,8 @@ prefix = "BAKE"
 iban = "DE89 3704 0044 0532 0130 00"
 currency = "CHF"
 requested_expiry = 90
+data_dir = "/srv/till"
+enroll_link = "outband://enroll?code=ABCD"
 "#
     )
     .unwrap();
@@ -95,6 +132,8 @@ requested_expiry = 90
     assert_eq!(settings.sale.iban.as_ref().unwrap().as_str(), "DE89370400440532013000");
     assert_eq!(settings.sale.currency.unwrap().as_str(), "CHF");
     assert_eq!(settings.sale.requested_expiry, Some(90));
+    assert_eq!(settings.data_dir.as_deref(), Some(Path::new("/srv/till")));
+    assert_eq!(settings.enroll_link.as_deref(), Some("outband://enroll?code=ABCD"));
 
     std::fs::write(&path, "issuer = \"x\"\ncolour = \"blue\"\n").unwrap();
     let err = format!("{:#}", Settings::resolve(&args, &env).err().unwrap());
