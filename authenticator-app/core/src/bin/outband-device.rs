@@ -1,0 +1,2 @@
+//! `outband-device`: the headless authenticator (work in progress).
+fn main() {}

@@ -1,0 +1,1 @@
+//! The `outband-device` command line (work in progress).
