@@ -73,6 +73,9 @@ const PACKAGES: &[Group] = &[
             "xvfb",
             "webkit2gtk-driver",
             "dbus-x11",
+            // dbus-run-session (the GUI test's private session bus) and a font for readable screenshots.
+            "dbus-daemon",
+            "fonts-dejavu-core",
         ],
     },
     // Browser tests: Debian's Chromium and ChromeDriver (/usr/bin/chromium, /usr/bin/chromedriver).

@@ -1,0 +1,207 @@
+//! The real app, end to end: an in-process server, the app binary under Xvfb driven through
+//! WebKitWebDriver, a CIBA request started with a real `POST /bc-authorize`, the card checked
+//! and photographed, a wrong PIN refused, the right one approving, and the client's tokens.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::server::{Server, CLIENT_ID, CLIENT_SECRET};
+use crate::webdriver::{Display, Driver};
+
+const PIN: &str = "2468";
+
+/// Where screenshots go: `<target dir>/screenshots` (the binary lives in `<target dir>/<profile>/`).
+fn screenshot_dir() -> PathBuf {
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_outband-authenticator"));
+    binary
+        .parent()
+        .and_then(|profile| profile.parent())
+        .map(|target| target.join("screenshots"))
+        .unwrap_or_else(|| PathBuf::from("target/screenshots"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enroll_then_approve_a_payment_in_the_real_app() {
+    if std::env::var("OUTBAND_TEST_BACKEND").as_deref() == Ok("postgres") {
+        eprintln!("skipped: the GUI test runs once, with the SQLite backend (the app never sees the server's storage)");
+        return;
+    }
+    if let Err(err) = run().await {
+        panic!("{err:#}");
+    }
+}
+
+async fn run() -> Result<()> {
+    let server = Server::start().await?;
+    let link = server.invite_link("alice").await?;
+
+    let home = tempfile::tempdir()?;
+    let data_dir = home.path().join("authenticator");
+    let display = Display::start()?;
+    let home_path = home.path().to_str().context("temp path")?.to_owned();
+    let data_path = data_dir.to_str().context("temp path")?.to_owned();
+    let config_home = format!("{home_path}/.config");
+    let data_home = format!("{home_path}/.local/share");
+    let cache_home = format!("{home_path}/.cache");
+    // The app inherits the driver's environment: its own HOME and XDG dirs keep the test from
+    // touching the user's autostart entries, URL handlers or keyring.
+    let driver = Driver::start(&[
+        ("DISPLAY", display.name.as_str()),
+        ("TAURI_WEBVIEW_AUTOMATION", "true"),
+        ("OUTBAND_AUTHENTICATOR_DIR", data_path.as_str()),
+        ("HOME", home_path.as_str()),
+        ("XDG_CONFIG_HOME", config_home.as_str()),
+        ("XDG_DATA_HOME", data_home.as_str()),
+        ("XDG_CACHE_HOME", cache_home.as_str()),
+        ("GDK_BACKEND", "x11"),
+        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+        ("RUST_LOG", "warn,outband_authenticator=debug,outband_authenticator_core=debug"),
+    ])
+    .await?;
+    let app = driver
+        .session(std::path::Path::new(env!("CARGO_BIN_EXE_outband-authenticator")), &[])
+        .await?;
+    let long = Duration::from_secs(30);
+
+    // No accounts yet: the app opens on the enroll screen.
+    app.wait_for("the app to start", long, "return document.body.dataset.ready === 'true'")
+        .await?;
+    app.wait_for(
+        "the enroll screen",
+        long,
+        "return !document.getElementById('view-enroll').hidden",
+    )
+    .await?;
+    app.type_into("#enroll-input", &link).await?;
+    app.type_into("#enroll-name", "Alice's desktop").await?;
+    app.type_into("#enroll-pin", PIN).await?;
+    app.type_into("#enroll-pin2", PIN).await?;
+    app.click("#enroll-submit").await?;
+    app.wait_for(
+        "the requests screen after enrolling",
+        long,
+        "return !document.getElementById('view-requests').hidden",
+    )
+    .await
+    .context(error_text(&app, "#enroll-error").await)?;
+    let accounts = server.devices_of("alice").await?;
+    ensure!(accounts == 1, "the server should list one device for alice, got {accounts}");
+
+    // A payment, started as a POS terminal would.
+    let auth_req_id = server
+        .bc_authorize(&[
+            ("scope", "openid payments"),
+            ("login_hint", "alice"),
+            ("binding_message", "CAFE-7Q2K"),
+            (
+                "authorization_details",
+                &json!([{
+                    "type": "payment_initiation",
+                    "instructedAmount": {"currency": "EUR", "amount": "12.50"},
+                    "creditorName": "Corner Café Ltd",
+                    "creditorAccount": {"iban": "DE89370400440532013000"},
+                    "remittanceInformationUnstructured": "Flat white and a croissant",
+                }])
+                .to_string(),
+            ),
+        ])
+        .await?;
+
+    app.wait_for("the request card", long, "return document.querySelector('#cards .card') !== null")
+        .await?;
+    let amount = app.text("#cards .card .amount").await?;
+    let payee = app.text("#cards .card .payee-name").await?;
+    let iban = app.text("#cards .card .iban").await?;
+    let binding = app.text("#cards .card .binding-message").await?;
+    let title = app.text("#cards .card .card-title").await?;
+    ensure!(amount == "EUR 12.50", "amount on the card: {amount:?}");
+    ensure!(payee == "Corner Café Ltd", "payee on the card: {payee:?}");
+    ensure!(iban == "DE89 3704 0044 0532 0130 00", "IBAN on the card: {iban:?}");
+    ensure!(binding == "CAFE-7Q2K", "binding message on the card: {binding:?}");
+    ensure!(title.contains("wants you to approve a payment"), "card title: {title:?}");
+    // The countdown shows time left (m:ss).
+    let countdown = app.text("#cards .card .countdown").await?;
+    ensure!(
+        countdown.len() >= 4 && countdown.contains(':') && countdown != "0:00",
+        "countdown: {countdown:?}"
+    );
+
+    let screenshot = app.screenshot().await?;
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("authenticator-request-card.png");
+    std::fs::write(&path, &screenshot)?;
+    eprintln!("screenshot of the request card: {}", path.display());
+
+    // A wrong PIN: an error on the card, nothing approved.
+    app.type_into("#cards .card .pin-input", "0000").await?;
+    app.click("#cards .card .approve").await?;
+    let error = app
+        .wait_for(
+            "the wrong-PIN error",
+            long,
+            "const e = document.querySelector('#cards .card .error'); return e && e.textContent",
+        )
+        .await?;
+    ensure!(
+        error.as_str().unwrap_or_default().contains("Wrong PIN"),
+        "error shown: {error}"
+    );
+    let poll = server.poll_token(&auth_req_id).await?;
+    ensure!(
+        poll["error"] == "authorization_pending",
+        "after a wrong PIN the request must still be pending: {poll}"
+    );
+
+    // The right PIN, with Enter in the PIN field as a user would.
+    app.type_into("#cards .card .pin-input", &format!("{PIN}\u{E007}")).await?;
+    app.wait_for(
+        "the card to go away",
+        long,
+        "return document.querySelector('#cards .card') === null",
+    )
+    .await
+    .context(error_text(&app, "#cards .card .error").await)?;
+
+    let deadline = Instant::now() + long;
+    let tokens = loop {
+        let reply = server.poll_token(&auth_req_id).await?;
+        if reply.get("access_token").is_some() {
+            break reply;
+        }
+        ensure!(
+            reply["error"] == "authorization_pending" || reply["error"] == "slow_down",
+            "token endpoint: {reply}"
+        );
+        ensure!(Instant::now() < deadline, "no tokens within {long:?}: {reply}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    ensure!(tokens["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{tokens}");
+
+    // The decision is in the history.
+    app.click("button.tab[data-view='history']").await?;
+    let row = app
+        .wait_for(
+            "the history row",
+            long,
+            "const r = document.querySelector('#history-rows tr'); return r && r.textContent",
+        )
+        .await?;
+    ensure!(row.as_str().unwrap_or_default().contains("Approved"), "history: {row}");
+
+    app.close().await.ok();
+    Ok(())
+}
+
+/// The text of an error element, to explain a timeout.
+async fn error_text(app: &crate::webdriver::Session, css: &str) -> String {
+    let script = format!("const e = document.querySelector({css:?}); return e ? e.textContent : ''");
+    match app.execute(&script, vec![]).await {
+        Ok(Value::String(text)) if !text.is_empty() => format!("the app shows: {text}"),
+        _ => "no error shown".to_owned(),
+    }
+}
