@@ -105,6 +105,28 @@ async fn admin_connection(admin_url: &str) -> Result<AnyConnection, sqlx::Error>
 /// A new database `outband_t_<uuid>` on the server of `DATABASE_URL`, so tests
 /// run in parallel without seeing each other's rows.
 async fn postgres_store() -> Store {
+    let url = postgres_database().await;
+    Store::connect(&url)
+        .await
+        .unwrap_or_else(|err| panic!("connecting to test database {}: {err}", redacted(&url)))
+}
+
+/// The URL of a new, empty database on the backend `OUTBAND_TEST_BACKEND`
+/// names, for tests that run the server as a separate process (it migrates
+/// the database itself): a new SQLite file, or a new PostgreSQL database.
+pub async fn fresh_database_url() -> String {
+    match std::env::var(BACKEND_VAR).as_deref() {
+        Err(_) | Ok("" | "sqlite") => {
+            let path = sqlite_dir().join(format!("{}.db", uuid::Uuid::new_v4().simple()));
+            format!("sqlite://{}", path.display())
+        }
+        Ok("postgres") => postgres_database().await,
+        Ok(other) => panic!("{BACKEND_VAR}={other:?}: expected sqlite or postgres"),
+    }
+}
+
+/// Creates `outband_t_<uuid>` on the server of `DATABASE_URL`; returns its URL.
+async fn postgres_database() -> String {
     let admin_url = admin_url();
     let mut admin = admin_connection(&admin_url).await.unwrap_or_else(|err| {
         panic!(
@@ -122,9 +144,7 @@ async fn postgres_store() -> Store {
     let mut url = url::Url::parse(&admin_url)
         .unwrap_or_else(|err| panic!("{DATABASE_URL_VAR}={} is not a URL: {err}", redacted(&admin_url)));
     url.set_path(&name);
-    Store::connect(url.as_str())
-        .await
-        .unwrap_or_else(|err| panic!("connecting to test database {name}: {err}"))
+    url.to_string()
 }
 
 /// Drops every `outband_t_%` database on the server of `admin_url`, even with
