@@ -88,6 +88,13 @@ impl TestServer {
 
     /// [`start`](Self::start) with `extra_toml` appended to the configuration.
     pub fn start_with(extra_toml: &str) -> Self {
+        Self::start_at(T0, extra_toml)
+    }
+
+    /// [`start_with`](Self::start_with) with the clock starting at `now`
+    /// instead of [`T0`]: e.g. the real time, for tests of another process
+    /// that reads the system clock (its DPoP proofs must be fresh).
+    pub fn start_at(now: i64, extra_toml: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("outband.key");
         std::fs::write(&key_file, URL_SAFE_NO_PAD.encode(SEAL_KEY)).unwrap();
@@ -103,7 +110,7 @@ impl TestServer {
             "issuer = \"{url}\"\nenvironment = \"development\"\nkey_file = \"{}\"\n{LOOPBACK_OUTBOUND}{extra_toml}",
             key_file.display()
         );
-        let clock = Arc::new(ManualClock::new(T0));
+        let clock = Arc::new(ManualClock::new(now));
         let (runtime, state) = boot(listener, &config, &database, clock.clone(), true);
         Self {
             url,
@@ -283,6 +290,44 @@ impl TestServer {
         };
         self.on_server(|state| async move { crate::ciba::lifecycle::decide(&state, &id, &decision).await.unwrap() })
             .await;
+    }
+
+    /// Revokes device `device_id` as an operator would (`devices revoke`); its
+    /// open event streams on this server end at once with `revoked`.
+    pub async fn revoke_device(&self, device_id: &str) {
+        let id = device_id.to_owned();
+        self.on_server(|state| async move {
+            assert!(
+                state.store.revoke_device(&id, state.now()).await.unwrap(),
+                "device {id} was live"
+            );
+            crate::device::streams::announce_revoked(&id);
+        })
+        .await;
+    }
+
+    /// A forgery of the request of `auth_req_id`, as an attacker between the AS
+    /// and the device would make it: a new pending request (its own id) whose
+    /// request JWT carries the original's claims changed by `edit` under the
+    /// original's header and signature. It is stored and announced to the
+    /// user's devices; returns its id.
+    pub async fn forge_request(&self, auth_req_id: &AuthReqId, edit: impl FnOnce(&mut Value)) -> String {
+        let mut record = self.request(auth_req_id).await;
+        let parts: Vec<&str> = record.request_jwt.split('.').collect();
+        let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let id = crate::tokens::random_token();
+        claims["jti"] = Value::String(id.clone());
+        edit(&mut claims);
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        record.request_jwt = format!("{}.{payload}.{}", parts[0], parts[2]);
+        record.id = id.clone();
+        record.auth_req_id_hash = AuthReqId::new(crate::tokens::random_token()).hash();
+        self.on_server(|state| async move {
+            state.store.insert_ciba_request(&record).await.unwrap();
+            crate::ciba::lifecycle::publish(&state, &record, crate::events::DeviceEventKind::Request);
+        })
+        .await;
+        id
     }
 
     /// The server's time.

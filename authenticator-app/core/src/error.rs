@@ -85,8 +85,17 @@ impl Error {
 
 impl From<reqwest::Error> for Error {
     fn from(err: reqwest::Error) -> Self {
-        // Without the URL: it is the issuer's, and the message says enough.
-        Self::Network(err.without_url().to_string())
+        // Without the URL: it is the issuer's. With the innermost cause
+        // ("Connection refused"), which says what actually went wrong.
+        let err = err.without_url();
+        let mut cause: &dyn std::error::Error = &err;
+        while let Some(source) = cause.source() {
+            cause = source;
+        }
+        match cause.to_string() {
+            inner if std::ptr::addr_eq(cause, &err) || inner.is_empty() => Self::Network(err.to_string()),
+            inner => Self::Network(format!("{err} ({inner})")),
+        }
     }
 }
 

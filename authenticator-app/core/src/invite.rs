@@ -201,6 +201,50 @@ mod tests {
         assert!(matches!(Invite::parse("ABCD-EFGU", Some(&issuer)), Err(Error::InvalidInvite(m)) if m.contains('U')));
     }
 
+    /// `text` as a PNG QR code (8 pixels a module, a 4-module quiet zone).
+    fn qr_png(text: &str) -> Vec<u8> {
+        let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
+        let (width, colors) = (code.width() as u32, code.to_colors());
+        let (scale, quiet) = (8, 4);
+        let size = (width + 2 * quiet) * scale;
+        let image = image::GrayImage::from_fn(size, size, |x, y| {
+            let (mx, my) = ((x / scale).checked_sub(quiet), (y / scale).checked_sub(quiet));
+            let dark = match (mx, my) {
+                (Some(mx), Some(my)) if mx < width && my < width => {
+                    colors[(my * width + mx) as usize] == qrcode::Color::Dark
+                }
+                _ => false,
+            };
+            image::Luma([if dark { 0 } else { 255 }])
+        });
+        let mut png = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        png.into_inner()
+    }
+
+    #[test]
+    fn qr_images_of_links_are_read() {
+        let link = format!("outband://enroll?issuer=https%3A%2F%2Fas.example.com&code={CODE}&kid=k1&jkt=abc");
+        let invite = Invite::from_qr_image(&qr_png(&link)).unwrap();
+        assert_eq!(invite.issuer.as_str(), "https://as.example.com/");
+        assert_eq!(invite.code, "ABCDEFGHJKMNPQRSTVWXYZ012345");
+        assert_eq!(invite.pinned.unwrap().kid, "k1");
+        // A QR code of something else is read, then refused as an invitation.
+        assert!(matches!(
+            Invite::from_qr_image(&qr_png("https://example.com/")),
+            Err(Error::InvalidInvite(m)) if m.contains("outband://enroll")
+        ));
+        // A blank image has no QR code.
+        let mut blank = std::io::Cursor::new(Vec::new());
+        image::GrayImage::from_pixel(64, 64, image::Luma([255]))
+            .write_to(&mut blank, image::ImageFormat::Png)
+            .unwrap();
+        assert!(matches!(
+            Invite::from_qr_image(blank.get_ref()),
+            Err(Error::InvalidInvite(m)) if m.contains("no QR code")
+        ));
+    }
+
     #[test]
     fn garbage_images_are_refused() {
         assert!(matches!(
