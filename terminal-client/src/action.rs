@@ -5,7 +5,7 @@
 
 use crossterm::event::KeyEvent;
 use outband_protocol::DeliveryMode;
-use outband_terminal::{JournalEntry, Receipt, SaleRequest, Started};
+use outband_terminal::{Amount, JournalEntry, Payment, Receipt, Refund, SaleRequest, Started};
 
 /// One thing that happened.
 #[derive(Debug)]
@@ -34,8 +34,67 @@ pub enum Action {
     NewSale,
     /// A line for the sale screen (about sales resumed after a restart).
     Notice(String),
-    /// Pick up the sales the journal holds open (at start, or R after an error).
+    /// Pick up the sales the journal holds open (Enter on the recovery
+    /// prompt, or R after an error).
     ResumeSales,
+    /// At start: read the journal for sales an earlier run left open.
+    CheckJournal,
+    /// The journal holds open sales: ask before picking them up.
+    RecoveryFound(Vec<OpenSale>),
+    /// Open the sales lookup (F3).
+    OpenLookup,
+    /// Look up sales with this merchant reference.
+    LookupSales(String),
+    /// What the lookup found.
+    SalesFound(Box<Lookup>),
+    /// Refund a payment (`None`: all that is left).
+    Refund {
+        /// The payment.
+        payment_id: String,
+        /// How much.
+        amount: Option<Amount>,
+    },
+    /// How a refund went.
+    Refunded(Result<Box<Refund>, String>),
+}
+
+/// A sale left open in the journal, as the recovery prompt lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenSale {
+    /// The merchant reference (or sale code).
+    pub reference: String,
+    /// `EUR 12.50`.
+    pub amount: String,
+    /// The login hint.
+    pub customer: String,
+    /// Where it stands: `in_flight`, `paying`…
+    pub state: String,
+}
+
+impl OpenSale {
+    /// From a journal record.
+    pub fn new(entry: &JournalEntry) -> Self {
+        Self {
+            reference: entry.display_reference().unwrap_or("(not started)").to_owned(),
+            amount: entry.sale.display_amount(),
+            customer: entry.sale.customer.to_string(),
+            state: serde_json::to_value(entry.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The result of a lookup by reference.
+#[derive(Clone, Debug)]
+pub struct Lookup {
+    /// The reference looked up.
+    pub reference: String,
+    /// The journal's sales with it.
+    pub sales: Vec<OpenSale>,
+    /// The bank's payments with it, or why they are not known.
+    pub payments: Result<Vec<Payment>, String>,
 }
 
 /// A sale the shop assistant rang up.

@@ -18,6 +18,8 @@ use ratatui::Frame;
 use crate::action::Action;
 use crate::cli::Settings;
 use crate::components::help::HelpPanel;
+use crate::components::lookup::LookupScreen;
+use crate::components::recovery::RecoveryPrompt;
 use crate::components::result::ResultScreen;
 use crate::components::sale::{SaleDefaults, SaleForm};
 use crate::components::waiting::WaitingScreen;
@@ -64,6 +66,8 @@ enum Screen {
     Sale,
     Waiting(WaitingScreen),
     Result(ResultScreen),
+    Recovery(RecoveryPrompt),
+    Lookup(LookupScreen),
 }
 
 /// The whole TUI state.
@@ -120,6 +124,8 @@ impl App {
             Screen::Sale => &mut self.sale,
             Screen::Waiting(waiting) => waiting,
             Screen::Result(result) => result,
+            Screen::Recovery(prompt) => prompt,
+            Screen::Lookup(lookup) => lookup,
         }
     }
 
@@ -132,7 +138,24 @@ impl App {
                 None
             }
             Action::Key(key) => self.handle_key(key),
-            Action::Resize | Action::ResumeSales => None,
+            Action::Resize | Action::CheckJournal | Action::LookupSales(_) | Action::Refund { .. } => None,
+            Action::ResumeSales => {
+                if matches!(self.screen, Screen::Recovery(_)) {
+                    self.screen = Screen::Sale;
+                }
+                None
+            }
+            Action::RecoveryFound(sales) => {
+                if matches!(self.screen, Screen::Sale) && !sales.is_empty() {
+                    self.screen = Screen::Recovery(RecoveryPrompt::new(sales));
+                }
+                None
+            }
+            Action::OpenLookup => {
+                self.screen = Screen::Lookup(LookupScreen::new());
+                None
+            }
+            Action::SalesFound(_) | Action::Refunded(_) => self.component().update(&action),
             Action::Quit => {
                 self.quit = true;
                 None
@@ -190,6 +213,9 @@ impl App {
                 Some(Action::Quit)
             }
             KeyCode::F(2) => Some(Action::ToggleHelp),
+            KeyCode::F(3) if matches!(self.screen, Screen::Sale | Screen::Result(_)) && !self.show_help => {
+                Some(Action::OpenLookup)
+            }
             KeyCode::Esc if self.show_help => Some(Action::ToggleHelp),
             _ if self.show_help => None,
             _ => self.component().handle_key(key),
@@ -203,6 +229,7 @@ impl App {
             Screen::Sale => self.sale.mode(),
             Screen::Waiting(waiting) => waiting.mode(),
             Screen::Result(result) => result.result().mode().unwrap_or_else(|| self.sale.mode()),
+            Screen::Recovery(_) | Screen::Lookup(_) => self.sale.mode(),
         };
         let block = Block::bordered()
             .border_style(Style::new().fg(Color::DarkGray))
@@ -231,6 +258,8 @@ impl App {
             }
             Screen::Waiting(waiting) => waiting,
             Screen::Result(result) => result,
+            Screen::Recovery(prompt) => prompt,
+            Screen::Lookup(lookup) => lookup,
         };
         component.draw(frame, body, &ctx);
         let footer = Rect {

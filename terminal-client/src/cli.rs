@@ -7,6 +7,7 @@
 
 pub mod config;
 mod pay;
+pub mod sales;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,11 @@ pub struct ConnectionArgs {
     /// Send CIBA requests as signed request objects (needs --key-file).
     #[arg(long, global = true)]
     pub signed_requests: bool,
+    /// Bind tokens to this till with DPoP: token requests and payment calls
+    /// carry proofs of a key kept in the data directory (FAPI 2 clients, or
+    /// clients registered with dpop_bound_access_tokens).
+    #[arg(long, global = true, env = "OUTBAND_POS_DPOP")]
+    pub dpop: bool,
     /// Directory of the sale journal (and the TUI's log)
     /// [default: $XDG_STATE_HOME/outband-pos, else ~/.local/state/outband-pos].
     #[arg(long, global = true, env = "OUTBAND_POS_DATA_DIR", value_name = "DIR")]
@@ -74,6 +80,10 @@ pub enum Command {
     Discover,
     /// Get a client_credentials access token (for scripts).
     Token(TokenArgs),
+    /// Look up sales: the journal's, and with --reference the bank's payments.
+    Sales(sales::SalesArgs),
+    /// Refund a payment, fully or partly.
+    Refund(sales::RefundArgs),
 }
 
 /// `token` options.
@@ -136,6 +146,8 @@ fn fail(err: &anyhow::Error) -> ExitCode {
 async fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Pay(args) => pay::run(settings, args).await,
+        Command::Sales(args) => sales::list(settings, args).await,
+        Command::Refund(args) => sales::refund(settings, args).await,
         Command::Discover => {
             let client = settings.client(None)?;
             let metadata = client.discover().await?;

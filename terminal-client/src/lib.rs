@@ -13,7 +13,11 @@
 //!   units, the binding message and the RFC 9396 `payment_initiation` details.
 //! - [`NotificationListener`]: the till's ping/push endpoint, with its bearer check.
 //! - [`verify_push_id_token`]: what pushed tokens must prove before they are used.
-//! - [`Receipt`]: what the till prints.
+//! - [`Receipt`]: what the till prints; [`CibaClient::settle`] executes an
+//!   approved payment through the payments API ([`Payment`], [`Refund`]) exactly
+//!   once, with an idempotency key journaled before the call.
+//! - [`DpopKey`]: the till's DPoP key; with one, token requests and payment
+//!   calls carry proofs and the tokens are bound to the till.
 //! - [`Journal`]: crash recovery. [`CibaClient::start_journaled`] writes a sale
 //!   down before it is sent; [`CibaClient::recover`] picks open sales up after
 //!   a restart.
@@ -30,9 +34,14 @@ pub use client::ciba::{
     CancelResult, Outcome, PayError, PollResult, Started, WaitEvent, DEFAULT_INTERVAL, GRACE, SLOW_DOWN,
 };
 pub use client::clock::{system_clock, Clock};
+pub use client::dpop::{DpopKey, LoadDpopKeyError, DPOP_KEY_FILE};
 pub use client::journal::{Journal, JournalEntry, JournalError, RecoverSaleError, Recovery, SaleState};
 pub use client::notify::{Expected, Notification, NotificationListener, DEFAULT_PATH};
+pub use client::payments::{
+    new_idempotency_key, payment_body, InstructedAmount, Payment, PaymentError, Refund, PAYMENTS_PATH,
+};
 pub use client::push::{verify_push_id_token, IdTokenExpectations, VerifyIdTokenError};
 pub use client::receipt::{ReadReceiptError, Receipt, TokenSummary};
 pub use client::sale::{Amount, Currency, Iban, ParseSaleError, SaleRequest, MAX_BINDING_MESSAGE, PAYMENT_INITIATION};
+pub use client::settle::{SettleError, Settlement};
 pub use client::{default_http_client, BuildClientError, CibaClient, CibaClientBuilder, RequestError, PAYMENT_SCOPE};

@@ -28,8 +28,8 @@ pub fn main(settings: Settings) -> anyhow::Result<()> {
         let mut worker = Worker::new(settings, journal, tx.clone());
         let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
         let events = crate::event::spawn(tx.clone());
-        // Sales an earlier run left open come first.
-        let _ = tx.send(Action::ResumeSales);
+        // Sales an earlier run left open come first (the recovery prompt).
+        let _ = tx.send(Action::CheckJournal);
         let result = run(&mut terminal, app, &mut worker, rx).await;
         ratatui::restore();
         events.abort();

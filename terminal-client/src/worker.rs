@@ -9,14 +9,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use outband_protocol::DeliveryMode;
+use outband_protocol::{DeliveryMode, TokenResponse};
 use outband_terminal::{
-    CancelResult, CancelToken, CibaClient, Journal, JournalEntry, NotificationListener, Outcome, RecoverSaleError,
-    Recovery, RequestError, SaleState, Started, WaitEvent,
+    new_idempotency_key, Amount, CancelResult, CancelToken, CibaClient, Journal, JournalEntry, NotificationListener,
+    Outcome, RecoverSaleError, Recovery, RequestError, SaleState, Settlement, Started, WaitEvent,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::action::{Action, SaleInfo, SaleOrder, SaleResult};
+use crate::action::{Action, Lookup, OpenSale, SaleInfo, SaleOrder, SaleResult};
 use crate::cli::Settings;
 
 /// Starts the network work that actions ask for.
@@ -66,6 +66,23 @@ impl Worker {
             Action::ResumeSales => {
                 let ctx = self.ctx.clone();
                 tokio::spawn(async move { ctx.resume_sales().await });
+            }
+            Action::CheckJournal => {
+                let found = match self.ctx.journal.unresolved() {
+                    Ok(entries) => Action::RecoveryFound(entries.iter().map(OpenSale::new).collect()),
+                    Err(err) => Action::Notice(format!("Cannot read the sale journal: {err}")),
+                };
+                self.ctx.send(found);
+            }
+            Action::LookupSales(reference) => {
+                let ctx = self.ctx.clone();
+                let reference = reference.clone();
+                tokio::spawn(async move { ctx.lookup(reference).await });
+            }
+            Action::Refund { payment_id, amount } => {
+                let ctx = self.ctx.clone();
+                let (payment_id, amount) = (payment_id.clone(), *amount);
+                tokio::spawn(async move { ctx.refund(payment_id, amount).await });
             }
             Action::CancelSale => {
                 if let Ok(cancel) = self.ctx.cancel.lock() {
@@ -156,19 +173,7 @@ impl Context {
     ) -> Action {
         let now = client.now();
         let (state, detail, result) = match outcome {
-            Outcome::Approved(tokens) => match client.receipt(started, &tokens) {
-                Ok(receipt) => (SaleState::Approved, None, SaleResult::Approved(Box::new(receipt))),
-                Err(err) => {
-                    let error = err.to_string();
-                    let result = SaleResult::Failed {
-                        sale: Some(sale),
-                        error: error.clone(),
-                        description: None,
-                        open: false,
-                    };
-                    (SaleState::Failed, Some(error), result)
-                }
-            },
+            Outcome::Approved(tokens) => return self.settle(client, started, entry, sale, &tokens).await,
             Outcome::Denied(reason) => (SaleState::Denied, reason.clone(), SaleResult::Denied { sale, reason }),
             Outcome::Expired => (SaleState::Expired, None, SaleResult::Expired { sale }),
             Outcome::Failed(error) => {
@@ -204,6 +209,76 @@ impl Context {
         Action::Finished(Box::new(result))
     }
 
+    /// Executes the approved payment (once: the journal holds its idempotency key).
+    async fn settle(
+        &self,
+        client: &CibaClient,
+        started: &Started,
+        entry: &mut JournalEntry,
+        sale: SaleInfo,
+        tokens: &TokenResponse,
+    ) -> Action {
+        self.send(Action::Progress("Approved: executing the payment…".to_owned()));
+        let result = match client.settle(&self.journal, entry, started, tokens).await {
+            Ok(Settlement::Paid(receipt) | Settlement::ApprovedOnly(receipt)) => SaleResult::Approved(receipt),
+            Ok(Settlement::Refused { error, description }) => SaleResult::Failed {
+                sale: Some(sale),
+                error: format!("payment refused: {error}"),
+                description,
+                open: false,
+            },
+            Err(err) => {
+                tracing::warn!(error = %chain(&err), code = %sale.code, "the payment's outcome is unknown");
+                SaleResult::Failed {
+                    sale: Some(sale),
+                    error: "the payment's outcome is unknown".to_owned(),
+                    description: Some(chain(&err)),
+                    open: true,
+                }
+            }
+        };
+        Action::Finished(Box::new(result))
+    }
+
+    /// The journal's sales and the bank's payments with `reference`.
+    async fn lookup(&self, reference: String) {
+        let sales = match self.journal.find(&reference) {
+            Ok(entries) => entries.iter().map(OpenSale::new).collect(),
+            Err(err) => {
+                tracing::warn!(error = %chain(&err), "cannot read the journal");
+                Vec::new()
+            }
+        };
+        let payments = match self.settings.client(None) {
+            Ok(client) => client
+                .payments_by_reference(&reference)
+                .await
+                .map_err(|err| chain(&err)),
+            Err(err) => Err(format!("{err:#}")),
+        };
+        self.send(Action::SalesFound(Box::new(Lookup {
+            reference,
+            sales,
+            payments,
+        })));
+    }
+
+    /// Refunds a payment.
+    async fn refund(&self, payment_id: String, amount: Option<Amount>) {
+        let refunded = match self.settings.client(None) {
+            Ok(client) => client
+                .refund(&payment_id, amount, &new_idempotency_key())
+                .await
+                .map(Box::new)
+                .map_err(|err| chain(&err)),
+            Err(err) => Err(format!("{err:#}")),
+        };
+        if let Err(why) = &refunded {
+            tracing::warn!(payment_id, error = %why, "refund failed");
+        }
+        self.send(Action::Refunded(refunded));
+    }
+
     /// Picks up the sales an earlier run (or a failed wait) left open.
     async fn resume_sales(&self) {
         let _busy = self.busy.lock().await;
@@ -225,6 +300,12 @@ impl Context {
                     tracing::info!(reference, "resumed a journaled sale");
                     let cancel = self.new_cancel();
                     self.wait_and_finish(&client, &started, entry, &cancel).await;
+                }
+                Ok(Recovery::Pay { started, tokens }) => {
+                    let info = SaleInfo::new(&started, &entry);
+                    self.send(Action::Started(Box::new(info.clone())));
+                    let result = self.settle(&client, &started, &mut entry, info, &tokens).await;
+                    self.send(result);
                 }
                 Ok(Recovery::Finished { started, outcome }) => {
                     let info = SaleInfo::new(&started, &entry);

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use outband_protocol::jose::SigningKey;
 use outband_protocol::{ClientSecret, DeliveryMode, TokenEndpointAuthMethod};
-use outband_terminal::{load_signing_key, CibaClient, ClientAuth, Currency, Iban, Journal, NotificationListener};
+use outband_terminal::{
+    load_signing_key, CibaClient, ClientAuth, Currency, DpopKey, Iban, Journal, NotificationListener,
+};
 use serde::Deserialize;
 
 use super::ConnectionArgs;
@@ -46,6 +48,9 @@ pub struct FileConfig {
     /// Sign CIBA requests.
     #[serde(default)]
     pub signed_requests: bool,
+    /// Bind tokens to the till with DPoP (its key is kept in the data directory).
+    #[serde(default)]
+    pub dpop: bool,
     /// `poll`, `ping` or `push`.
     pub mode: Option<String>,
     /// Notification listener address.
@@ -95,6 +100,8 @@ pub struct Settings {
     pub log_file: Option<PathBuf>,
     /// The enrollment link of the F2 panel.
     pub enroll_link: Option<String>,
+    /// The till's DPoP key, when tokens are DPoP-bound.
+    pub dpop: Option<DpopKey>,
 }
 
 /// What the file may say about sales (flags of `pay` override each).
@@ -193,6 +200,13 @@ impl Settings {
             .clone()
             .or_else(|| data_dir.as_ref().map(|dir| dir.join(LOG_FILE)));
         let enroll_link = non_empty(file.enroll_link, "enroll_link", "the config file")?;
+        let dpop = match (args.dpop || file.dpop, &data_dir) {
+            (false, _) => None,
+            (true, Some(dir)) => Some(DpopKey::load_or_create(dir)?),
+            (true, None) => {
+                bail!("DPoP needs a data directory for the till's key: set --data-dir (or OUTBAND_POS_DATA_DIR)")
+            }
+        };
         Ok(Self {
             issuer,
             client_id,
@@ -202,6 +216,7 @@ impl Settings {
             data_dir,
             log_file,
             enroll_link,
+            dpop,
         })
     }
 
@@ -246,7 +261,8 @@ impl Settings {
             .set_issuer(self.issuer.clone())
             .set_client_id(self.client_id.as_str())
             .set_client_auth(self.auth.clone())
-            .set_request_object_key(self.request_key.clone());
+            .set_request_object_key(self.request_key.clone())
+            .set_dpop_key(self.dpop.clone());
         if let Some((mode, listener)) = notify {
             builder = builder.set_delivery_mode(mode).set_notification_listener(listener);
         }

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use outband_protocol::DeliveryMode;
+use outband_protocol::{DeliveryMode, TokenResponse};
 use outband_terminal::{
     Amount, CancelResult, CancelToken, CibaClient, Currency, Iban, Journal, JournalEntry, NotificationListener,
-    Outcome, Receipt, Recovery, SaleRequest, SaleState, Started, WaitEvent,
+    Outcome, Receipt, Recovery, SaleRequest, SaleState, Settlement, Started, WaitEvent,
 };
 use serde_json::json;
 
@@ -171,6 +171,13 @@ async fn resume(
             (started, outcome)
         }
         Recovery::Finished { started, outcome } => (started, outcome),
+        Recovery::Pay { started, tokens } => {
+            eprintln!(
+                "outband-pos: sale {} was approved; making sure its payment is executed",
+                started.reference
+            );
+            return settle(client, journal, &mut entry, &started, &tokens, report).await;
+        }
         Recovery::Lost => {
             journal.resolve(&mut entry, SaleState::Lost, None, client.now())?;
             eprintln!(
@@ -257,20 +264,7 @@ async fn finish(
 ) -> anyhow::Result<ExitCode> {
     let now = client.now();
     if let Outcome::Approved(tokens) = &outcome {
-        let receipt = match client.receipt(started, tokens) {
-            Ok(receipt) => receipt,
-            Err(err) => {
-                journal.resolve(entry, SaleState::Failed, Some(err.to_string()), now)?;
-                return Err(err.into());
-            }
-        };
-        journal.resolve_outcome(entry, &outcome, now)?;
-        match report {
-            Report::Stdout { json: true } => println!("{}", serde_json::to_string_pretty(&receipt)?),
-            Report::Stdout { json: false } => print_receipt(&mut std::io::stdout(), &receipt)?,
-            Report::Stderr => print_receipt(&mut std::io::stderr(), &receipt)?,
-        }
-        return Ok(ExitCode::SUCCESS);
+        return settle(client, journal, entry, started, tokens, report).await;
     }
     if !matches!(outcome, Outcome::Cancelled) {
         journal.resolve_outcome(entry, &outcome, now)?;
@@ -321,14 +315,62 @@ async fn finish(
     Ok(code)
 }
 
+/// Executes the approved payment (once) and reports the receipt.
+async fn settle(
+    client: &CibaClient,
+    journal: &Journal,
+    entry: &mut JournalEntry,
+    started: &Started,
+    tokens: &TokenResponse,
+    report: Report,
+) -> anyhow::Result<ExitCode> {
+    let settled = client.settle(journal, entry, started, tokens).await.with_context(|| {
+        format!(
+            "sale {} was approved, but the payment could not be confirmed; run outband-pos again to retry it",
+            started.reference
+        )
+    })?;
+    let receipt = match settled {
+        Settlement::Paid(receipt) => receipt,
+        Settlement::ApprovedOnly(receipt) => {
+            eprintln!("outband-pos: note: the server has no payments API; the receipt is the approval only");
+            receipt
+        }
+        Settlement::Refused { error, description } => {
+            let message = format!(
+                "the payment was approved but the bank refused to execute it: {error}{}",
+                description.map(|d| format!(" ({d})")).unwrap_or_default()
+            );
+            eprintln!("outband-pos: {message}");
+            if let Report::Stdout { json: true } = report {
+                let body = json!({"status": "refused", "message": message, "reference": started.reference});
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    match report {
+        Report::Stdout { json: true } => println!("{}", serde_json::to_string_pretty(&receipt)?),
+        Report::Stdout { json: false } => print_receipt(&mut std::io::stdout(), &receipt)?,
+        Report::Stderr => print_receipt(&mut std::io::stderr(), &receipt)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_receipt(out: &mut dyn Write, receipt: &Receipt) -> std::io::Result<()> {
     let when = time::OffsetDateTime::from_unix_timestamp(receipt.approved_at)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| receipt.approved_at.to_string());
     writeln!(out)?;
-    writeln!(out, "  PAYMENT APPROVED")?;
+    match &receipt.payment {
+        Some(_) => writeln!(out, "  PAYMENT EXECUTED")?,
+        None => writeln!(out, "  PAYMENT APPROVED (not executed: the server has no payments API)")?,
+    }
     writeln!(out)?;
+    if let Some(payment) = &receipt.payment {
+        writeln!(out, "  Payment    {} ({})", payment.payment_id, payment.status)?;
+    }
     writeln!(out, "  Amount     {} {}", receipt.currency, receipt.amount)?;
     match &receipt.iban {
         Some(iban) => writeln!(out, "  Payee      {} ({iban})", receipt.payee)?,
@@ -340,6 +382,7 @@ fn print_receipt(out: &mut dyn Write, receipt: &Receipt) -> std::io::Result<()> 
         Some(sub) => writeln!(out, "  Customer   {} ({sub})", receipt.customer)?,
         None => writeln!(out, "  Customer   {}", receipt.customer)?,
     }
+    let when = receipt.payment.as_ref().map_or(when, |p| p.created_at.clone());
     writeln!(out, "  Time       {when}")?;
     let token = &receipt.token;
     let mut summary = format!("{:?}", token.token_type);

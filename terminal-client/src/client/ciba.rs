@@ -21,6 +21,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 use super::auth::random_token;
 use super::cancel::CancelToken;
 use super::notify::{Expected, Notification};
+use super::payments::PaymentError;
 use super::push::{verify_push_id_token, IdTokenExpectations};
 use super::receipt::Receipt;
 use super::sale::SaleRequest;
@@ -125,6 +126,27 @@ impl Started {
         })
     }
 
+    /// An approved sale rebuilt from the journal: nothing to wait for, so no
+    /// listener is needed.
+    pub(crate) fn resume_approved(client: &CibaClient, parts: ResumeParts) -> Self {
+        Self {
+            auth_req_id: parts.auth_req_id,
+            code: parts.code,
+            binding_message: parts.binding_message,
+            reference: parts.reference,
+            number_match: None,
+            expires_in: Duration::from_secs(u64::try_from(parts.expires_at.saturating_sub(client.now())).unwrap_or(0)),
+            interval: parts.interval,
+            mode: parts.mode,
+            sale: parts.sale,
+            started_unix: parts.started_unix,
+            started_at: Instant::now(),
+            notification_token: None,
+            expected: None,
+            resumed: true,
+        }
+    }
+
     /// When the request expires, seconds since the epoch.
     pub fn expires_at_unix(&self) -> i64 {
         self.started_unix
@@ -219,6 +241,9 @@ pub enum PayError {
     /// A call failed.
     #[error(transparent)]
     Request(#[from] RequestError),
+    /// The approved payment could not be executed.
+    #[error("the payment was approved but not executed: {0}")]
+    Payment(#[source] PaymentError),
 }
 
 /// The answer of the cancel endpoint.
@@ -315,15 +340,11 @@ impl CibaClient {
 
     /// Polls the token endpoint once with the CIBA grant.
     pub async fn poll(&self, started: &Started) -> Result<PollResult, RequestError> {
-        let metadata = self.discover().await?;
         let form = vec![
             ("grant_type", CIBA_GRANT_TYPE.to_owned()),
             ("auth_req_id", started.auth_req_id.secret().to_owned()),
         ];
-        match self
-            .post_form::<TokenResponse>("token", &metadata.token_endpoint, form)
-            .await
-        {
+        match self.post_token::<TokenResponse>(form).await {
             Ok(tokens) => Ok(PollResult::Finished(Outcome::Approved(Box::new(tokens)))),
             Err(RequestError::Oauth { error, status, .. }) if status < 500 => Ok(match error.error {
                 ErrorCode::AuthorizationPending => PollResult::Pending,
@@ -515,12 +536,25 @@ impl CibaClient {
         Receipt::new(started, tokens, self.now()).map_err(|e| RequestError::Tokens(e.to_string()))
     }
 
-    /// The whole sale: start, wait, and the receipt. When `cancel` fires, the
-    /// sale is withdrawn at the server before this returns.
+    /// The whole sale without a journal: start, wait, execute the payment
+    /// and the receipt (the grant's on a server without the payments API).
+    /// When `cancel` fires, the sale is withdrawn at the server before this
+    /// returns.
     pub async fn pay(&self, sale: SaleRequest, cancel: &CancelToken) -> Result<Receipt, PayError> {
         let started = self.start(sale).await?;
         match self.wait(&started, cancel).await? {
-            Outcome::Approved(tokens) => Ok(self.receipt(&started, &tokens)?),
+            Outcome::Approved(tokens) => {
+                let receipt = self.receipt(&started, &tokens)?;
+                let key = random_token();
+                match self
+                    .execute_payment(&tokens, &started.sale, &started.reference, &key)
+                    .await
+                {
+                    Ok(payment) => Ok(receipt.with_payment(payment)),
+                    Err(PaymentError::NotAvailable) => Ok(receipt),
+                    Err(err) => Err(PayError::Payment(err)),
+                }
+            }
             Outcome::Denied(why) => Err(PayError::Denied(why)),
             Outcome::Expired => Err(PayError::Expired),
             Outcome::Failed(error) => Err(PayError::Failed(error)),

@@ -23,11 +23,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use outband_protocol::jose::sha256_b64url;
-use outband_protocol::{AuthReqId, BindingMessage, ClientNotificationToken, DeliveryMode};
+use outband_protocol::{AuthReqId, BindingMessage, ClientNotificationToken, DeliveryMode, TokenResponse};
 use serde::{Deserialize, Serialize};
 
 use super::auth::random_token;
 use super::ciba::{Outcome, PollResult, ResumeParts, Started, GRACE};
+use super::payments::Payment;
 use super::sale::SaleRequest;
 use super::{CibaClient, RequestError};
 
@@ -73,7 +74,11 @@ pub enum SaleState {
     Starting,
     /// The server accepted it (the record holds its `auth_req_id`).
     InFlight,
-    /// The customer approved and the till got the tokens.
+    /// The customer approved; the record holds the tokens and the
+    /// idempotency key of the payment call, written before the call is made.
+    Paying,
+    /// The customer approved and the payment is done (or, on a server
+    /// without the payments API, the approval is all there is).
     Approved,
     /// The customer or the bank refused.
     Denied,
@@ -91,7 +96,7 @@ pub enum SaleState {
 impl SaleState {
     /// Whether the sale is closed.
     pub fn is_resolved(self) -> bool {
-        !matches!(self, Self::Starting | Self::InFlight)
+        !matches!(self, Self::Starting | Self::InFlight | Self::Paying)
     }
 
     /// The state an outcome closes a sale in.
@@ -146,6 +151,15 @@ pub struct JournalEntry {
     pub detail: Option<String>,
     /// The process that is waiting for it.
     pid: u32,
+    /// The approved tokens, kept while the payment is being made.
+    #[serde(default)]
+    tokens: Option<TokenResponse>,
+    /// The `Idempotency-Key` of the payment call (stored before the call).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// The payment, once made.
+    #[serde(default)]
+    pub payment: Option<Payment>,
 }
 
 impl std::fmt::Debug for JournalEntry {
@@ -235,6 +249,9 @@ impl Journal {
             resolved_at: None,
             detail: None,
             pid: std::process::id(),
+            tokens: None,
+            idempotency_key: None,
+            payment: None,
         };
         let path = self.inflight_path(&entry);
         let tmp = self.write_tmp(&entry)?;
@@ -267,6 +284,18 @@ impl Journal {
         self.replace(&self.inflight_path(entry), entry)
     }
 
+    /// Records the approval *before* the payment call: the tokens and the
+    /// idempotency key (made once; kept when already there), so a till that
+    /// crashes mid-call sends the same call again and is charged once.
+    pub fn record_approved(&self, entry: &mut JournalEntry, tokens: &TokenResponse) -> Result<(), JournalError> {
+        entry.state = SaleState::Paying;
+        entry.tokens = Some(tokens.clone());
+        if entry.idempotency_key.is_none() {
+            entry.idempotency_key = Some(random_token());
+        }
+        self.replace(&self.inflight_path(entry), entry)
+    }
+
     /// Closes a sale: the record moves to `done/` without its credentials,
     /// and its reference is free again.
     pub fn resolve(
@@ -281,6 +310,7 @@ impl Journal {
         entry.resolved_at = Some(now);
         entry.auth_req_id = None;
         entry.client_notification_token = None;
+        entry.tokens = None;
         let done = self.dir.join(DONE).join(format!("{now}-{}.json", entry.id));
         self.replace(&done, entry)?;
         let inflight = self.inflight_path(entry);
@@ -310,6 +340,16 @@ impl Journal {
         let mut entries = self.read_all(INFLIGHT)?;
         entries.retain(|entry| entry.pid == std::process::id() || !process_alive(entry.pid));
         entries.sort_by_key(|entry| entry.created_at);
+        Ok(entries)
+    }
+
+    /// Every sale, open or closed, whose merchant reference (or sale code)
+    /// is `reference`; newest first.
+    pub fn find(&self, reference: &str) -> Result<Vec<JournalEntry>, JournalError> {
+        let mut entries = self.read_all(INFLIGHT)?;
+        entries.extend(self.read_all(DONE)?);
+        entries.retain(|e| e.display_reference() == Some(reference) || e.code.as_deref() == Some(reference));
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.created_at));
         Ok(entries)
     }
 
@@ -468,6 +508,15 @@ pub enum Recovery {
         /// How it ended.
         outcome: Outcome,
     },
+    /// The customer approved and the payment call may or may not have gone
+    /// through: make it again with the journaled idempotency key
+    /// ([`CibaClient::settle`]).
+    Pay {
+        /// The sale.
+        started: Box<Started>,
+        /// The approved tokens.
+        tokens: Box<TokenResponse>,
+    },
     /// The till stopped before it learned the request's id: it can never be
     /// redeemed (close it as [`SaleState::Lost`]).
     Lost,
@@ -527,6 +576,14 @@ impl CibaClient {
             });
         }
         let expires_at = parts.expires_at;
+        if let (SaleState::Paying, Some(tokens)) = (entry.state, &entry.tokens) {
+            // Push sales have no listener to re-register with once approved.
+            let started = Started::resume_approved(self, parts);
+            return Ok(Recovery::Pay {
+                started: Box::new(started),
+                tokens: Box::new(tokens.clone()),
+            });
+        }
         let started = Started::resume(self, parts)?;
         let now = self.now();
         let grace = i64::try_from(GRACE.as_secs()).unwrap_or(0);

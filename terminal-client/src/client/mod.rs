@@ -8,23 +8,29 @@ pub mod auth;
 pub mod cancel;
 pub mod ciba;
 pub mod clock;
+pub mod dpop;
 pub mod journal;
 pub mod notify;
+pub mod payments;
 pub mod push;
 pub mod receipt;
 pub mod sale;
+pub mod settle;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use outband_protocol::jose::{parse_jwk, JoseError, Jwk, SigningKey};
-use outband_protocol::{ClientId, DeliveryMode, ErrorResponse, ProviderMetadata, Scope, SigningAlg, TokenResponse};
+use outband_protocol::{
+    ClientId, DeliveryMode, ErrorCode, ErrorResponse, ProviderMetadata, Scope, SigningAlg, TokenResponse,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use self::auth::ClientAuth;
 use self::clock::{system_clock, Clock};
+use self::dpop::DpopKey;
 use self::notify::NotificationListener;
 use self::sale::ParseSaleError;
 
@@ -127,6 +133,7 @@ pub struct CibaClientBuilder {
     mode: Option<DeliveryMode>,
     listener: Option<NotificationListener>,
     scope: Option<Scope>,
+    dpop: Option<DpopKey>,
 }
 
 impl CibaClientBuilder {
@@ -185,6 +192,15 @@ impl CibaClientBuilder {
         self
     }
 
+    /// Sends a DPoP proof made with `key` with every token request, so the
+    /// access tokens are bound to this till
+    /// ([RFC 9449 §5](https://www.rfc-editor.org/rfc/rfc9449#section-5)); FAPI 2
+    /// clients and clients registered with `dpop_bound_access_tokens` need it.
+    pub fn set_dpop_key(mut self, key: Option<DpopKey>) -> Self {
+        self.dpop = key;
+        self
+    }
+
     /// Checks the settings and builds the client.
     pub fn build(self) -> Result<CibaClient, BuildClientError> {
         let issuer = self.issuer.ok_or(BuildClientError::Missing("issuer"))?;
@@ -211,6 +227,7 @@ impl CibaClientBuilder {
                 mode,
                 listener: self.listener,
                 scope: self.scope.unwrap_or_else(|| Scope::new(PAYMENT_SCOPE)),
+                dpop: self.dpop,
                 metadata: OnceCell::new(),
             }),
         })
@@ -246,6 +263,7 @@ struct Inner {
     mode: DeliveryMode,
     listener: Option<NotificationListener>,
     scope: Scope,
+    dpop: Option<DpopKey>,
     metadata: OnceCell<Arc<ProviderMetadata>>,
 }
 
@@ -321,12 +339,11 @@ impl CibaClient {
     /// A `client_credentials` token ([RFC 6749 §4.4](https://www.rfc-editor.org/rfc/rfc6749#section-4.4)),
     /// for scripts; the client's registered scope when `scope` is `None`.
     pub async fn client_credentials(&self, scope: Option<&Scope>) -> Result<TokenResponse, RequestError> {
-        let metadata = self.discover().await?;
         let mut form = vec![("grant_type", "client_credentials".to_owned())];
         if let Some(scope) = scope {
             form.push(("scope", scope.to_string()));
         }
-        self.post_form("token", &metadata.token_endpoint, form).await
+        self.post_token(form).await
     }
 
     /// The server's public keys (`jwks_uri`), fetched fresh.
@@ -367,9 +384,43 @@ impl CibaClient {
         &self,
         endpoint: &'static str,
         url: &str,
-        mut form: Vec<(&'static str, String)>,
+        form: Vec<(&'static str, String)>,
     ) -> Result<T, RequestError> {
-        let request = self.inner.http.post(url);
+        self.post_form_with(endpoint, url, form, false).await
+    }
+
+    /// POSTs a token request, with a DPoP proof when the client has a key;
+    /// answered `use_dpop_nonce`, it is sent once more with the server's nonce
+    /// ([RFC 9449 §8](https://www.rfc-editor.org/rfc/rfc9449#section-8)). The
+    /// server checks the proof before the grant, so the retry redeems nothing twice.
+    pub(crate) async fn post_token<T: DeserializeOwned>(
+        &self,
+        form: Vec<(&'static str, String)>,
+    ) -> Result<T, RequestError> {
+        let metadata = self.discover().await?;
+        let url = &metadata.token_endpoint;
+        match self.post_form_with("token", url, form.clone(), true).await {
+            Err(RequestError::Oauth { error, .. })
+                if error.error == ErrorCode::UseDpopNonce && self.inner.dpop.is_some() =>
+            {
+                tracing::debug!("the token endpoint asked for a DPoP nonce; sending the request again");
+                self.post_form_with("token", url, form, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn post_form_with<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        url: &str,
+        mut form: Vec<(&'static str, String)>,
+        dpop: bool,
+    ) -> Result<T, RequestError> {
+        let mut request = self.inner.http.post(url);
+        if let (true, Some(key)) = (dpop, &self.inner.dpop) {
+            request = request.header("DPoP", key.proof("POST", url, None, self.now())?);
+        }
         let request = self.inner.auth.apply(
             request,
             &mut form,
@@ -378,7 +429,19 @@ impl CibaClient {
             self.now(),
         )?;
         let response = request.form(&form).send().await.map_err(RequestError::Transport)?;
+        if let Some(key) = &self.inner.dpop {
+            key.remember_nonce(response.headers());
+        }
         read_json(endpoint, response).await
+    }
+
+    /// The till's DPoP key, when it binds its tokens.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.inner.dpop.as_ref()
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     pub(crate) fn request_key(&self) -> Option<&SigningKey> {

@@ -1,8 +1,10 @@
-//! The receipt of an approved sale. Until the payments resource API exists, the
-//! receipt is what the bank granted: the access token's claims (`sub`, `scope`,
+//! The receipt of an approved sale: the payment the bank executed
+//! ([`Receipt::payment`], from `POST /api/payments`) and what the bank
+//! granted: the access token's claims (`sub`, `scope`,
 //! `authorization_details`, `exp`), read from the JWT without verifying it
 //! (the till got it straight from the token endpoint or checked the push's
 //! ID token; the resource server is the one that verifies access tokens).
+//! On a server without the payments API the grant is all there is.
 //!
 //! A receipt is refused when the granted `payment_initiation` is not the sale's
 //! amount: a till must never print a receipt for a payment it did not ring up.
@@ -13,6 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ciba::Started;
+use super::payments::Payment;
 use super::sale::{SaleRequest, PAYMENT_INITIATION};
 
 /// Why tokens do not make a receipt.
@@ -30,7 +33,8 @@ pub enum ReadReceiptError {
 /// What the till prints (and `outband-pos pay --json` writes).
 #[derive(Clone, Debug, Serialize)]
 pub struct Receipt {
-    /// Always `approved`.
+    /// `paid` (the payment was executed) or `approved` (the server has no
+    /// payments API: the grant is all there is).
     pub status: &'static str,
     /// `12.50`.
     pub amount: String,
@@ -53,6 +57,9 @@ pub struct Receipt {
     pub mode: DeliveryMode,
     /// The grant.
     pub token: TokenSummary,
+    /// The executed payment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<Payment>,
 }
 
 /// The granted token, without the token itself.
@@ -119,7 +126,15 @@ impl Receipt {
                 refresh_token: tokens.refresh_token.is_some(),
                 id_token: tokens.id_token.is_some(),
             },
+            payment: None,
         })
+    }
+
+    /// The receipt with its executed payment.
+    pub fn with_payment(mut self, payment: Payment) -> Self {
+        self.status = "paid";
+        self.payment = Some(payment);
+        self
     }
 }
 

@@ -1,11 +1,15 @@
 //! The screens of the till, each a [`Component`]: `sale` (the form),
 //! `waiting` (binding message and countdown), `result` (receipt or why not),
-//! and `help` (F2: enrolling an authenticator, with a `qr` code). They draw
+//! `recovery` (sales an earlier run left open), `lookup` (F3: past sales by
+//! reference, refunds) and `help` (F2: enrolling an authenticator, with a
+//! `qr` code). They draw
 //! from their own state only; the app gives them the time and the spinner
 //! frame in a [`Ctx`], so a test fixes both.
 
 pub mod help;
+pub mod lookup;
 pub mod qr;
+pub mod recovery;
 pub mod result;
 pub mod sale;
 pub mod waiting;

@@ -2,10 +2,8 @@
 //! none (denied, expired, cancelled, or an error with the server's
 //! `error_description`). Enter starts a new sale.
 //!
-//! Seam for the payments API: the approved receipt today is the grant (the
-//! access token's claims). When `POST /api/payments` lands, its receipt (the
-//! payment id and status) fills the `Payment` row, which now says that the
-//! payment has not been executed.
+//! An approved sale shows the bank's payment (id, status, time); on a server
+//! without the payments API the receipt is the grant alone, and says so.
 
 use crossterm::event::{KeyCode, KeyEvent};
 use outband_terminal::Receipt;
@@ -58,10 +56,13 @@ fn sale_lines(sale: &SaleInfo) -> Vec<Line<'static>> {
 }
 
 fn receipt_lines(receipt: &Receipt) -> Vec<Line<'static>> {
-    let when = time::OffsetDateTime::from_unix_timestamp(receipt.approved_at)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| receipt.approved_at.to_string());
+    let when = match &receipt.payment {
+        Some(payment) => payment.created_at.clone(),
+        None => time::OffsetDateTime::from_unix_timestamp(receipt.approved_at)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_else(|| receipt.approved_at.to_string()),
+    };
     let payee = match &receipt.iban {
         Some(iban) => format!("{} ({iban})", receipt.payee),
         None => receipt.payee.clone(),
@@ -79,9 +80,20 @@ fn receipt_lines(receipt: &Receipt) -> Vec<Line<'static>> {
         grant.push_str(&format!(", valid {expires_in} s"));
     }
     grant.push_str(&format!(" ({} delivery)", receipt.mode));
+    let (heading, payment) = match &receipt.payment {
+        Some(payment) => (
+            "PAYMENT EXECUTED",
+            format!("{} ({})", payment.payment_id, payment.status),
+        ),
+        None => (
+            "PAYMENT APPROVED",
+            "approved, not executed: the server has no payments API".to_owned(),
+        ),
+    };
     vec![
-        title("✔", "PAYMENT APPROVED", Color::Green),
+        title("✔", heading, Color::Green),
         Line::raw(""),
+        field("Payment", payment).bold(),
         field("Amount", format!("{} {}", receipt.currency, receipt.amount)).bold(),
         field("Payee", payee),
         field("Reference", receipt.reference.clone()),
@@ -89,10 +101,6 @@ fn receipt_lines(receipt: &Receipt) -> Vec<Line<'static>> {
         field("Customer", customer),
         field("Time", when),
         field("Grant", grant),
-        field(
-            "Payment",
-            "approved, not executed: this till does not call the payments API yet",
-        ),
     ]
 }
 
@@ -141,7 +149,7 @@ impl Component for ResultScreen {
                 }
                 lines.push(field("Error", error.clone()).red());
                 if let Some(description) = description {
-                    lines.push(field("Server says", description.clone()));
+                    lines.push(field("Details", description.clone()));
                 }
                 if *open {
                     lines.push(Line::raw(""));
@@ -160,6 +168,7 @@ impl Component for ResultScreen {
             keys.push(("R", "resume waiting"));
         }
         keys.push(("F2", "enrol help"));
+        keys.push(("F3", "sales & refunds"));
         keys.push(("Ctrl-C", "quit"));
         keys
     }

@@ -378,6 +378,7 @@ impl Component for SaleForm {
             ("Tab/Shift-Tab", "next/previous field"),
             ("Enter", "start sale"),
             ("F2", "enrol help"),
+            ("F3", "sales & refunds"),
             ("Ctrl-C", "quit"),
         ]
     }

@@ -18,6 +18,11 @@ use crate::action::{Action, SaleInfo, SaleOrder};
 /// Braille spinner frames.
 const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
+/// The spinner's character at `frame`.
+pub fn spinner(frame: usize) -> char {
+    SPINNER.get(frame % SPINNER.len()).copied().unwrap_or(' ')
+}
+
 /// The waiting screen.
 #[derive(Debug)]
 pub struct WaitingScreen {
@@ -102,7 +107,7 @@ impl WaitingScreen {
     }
 
     fn draw_progress(&self, frame: &mut Frame, area: Rect, ctx: &Ctx, info: Option<&SaleInfo>) {
-        let spinner = SPINNER.get(ctx.frame % SPINNER.len()).copied().unwrap_or(' ');
+        let spinner = spinner(ctx.frame);
         let what = match (info, self.cancelling) {
             (_, true) => "cancelling the sale at the bank…",
             (None, false) => "sending the sale to the bank…",

@@ -23,9 +23,16 @@ fn command(server: &TestServer, args: &[&str]) -> tokio::process::Command {
         .env("OUTBAND_POS_ISSUER", &server.url)
         .env("OUTBAND_POS_CLIENT_ID", "till")
         .env("OUTBAND_POS_CLIENT_SECRET", "till-secret")
+        .env("OUTBAND_POS_DATA_DIR", data_dir(server))
         .env("RUST_LOG", "off")
         .kill_on_drop(true);
     command
+}
+
+/// The till's data directory for `server` (one per server: its port is unique).
+pub fn data_dir(server: &TestServer) -> std::path::PathBuf {
+    let port = server.url.rsplit(':').next().unwrap_or("0");
+    std::env::temp_dir().join(format!("outband-pos-test-{}-{port}", std::process::id()))
 }
 
 /// Runs `outband-pos` with `args` against `server` as client `till`.
@@ -35,7 +42,11 @@ async fn outband_pos(server: &TestServer, args: &[&str]) -> Output {
 
 async fn server_with(customer: &str, decision: Option<TestDecision>) -> TestServer {
     let server = TestServer::start();
-    server.add_client("till", DeliveryMode::Poll, None, |_| {}).await;
+    server
+        .add_client("till", DeliveryMode::Poll, None, |meta| {
+            meta.scope = outband_protocol::Scope::new("openid payments refunds");
+        })
+        .await;
     server.add_user(customer, decision).await;
     server
 }
@@ -70,7 +81,10 @@ async fn pay_json_prints_the_receipt_and_exits_0() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
     let receipt: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(receipt["status"], "approved");
+    assert_eq!(receipt["status"], "paid");
+    let payment_id = receipt["payment"]["payment_id"].as_str().unwrap().to_owned();
+    assert!(payment_id.starts_with("pay_"), "{payment_id}");
+    assert_eq!(receipt["payment"]["status"], "executed");
     assert_eq!(receipt["amount"], "12.50");
     assert_eq!(receipt["currency"], "EUR");
     assert_eq!(receipt["payee"], "Corner Café");
@@ -98,6 +112,45 @@ async fn pay_json_prints_the_receipt_and_exits_0() {
         "the binding message is shown while waiting: {stderr}"
     );
     assert!(stderr.contains("left"), "a countdown line: {stderr}");
+
+    // The sale is found by its reference, in the journal and at the bank.
+    let out = outband_pos(&server, &["sales", "--reference", "R-77", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["sales"][0]["state"], "approved");
+    assert_eq!(found["sales"][0]["payment"]["payment_id"], payment_id.as_str());
+    assert_eq!(found["payments"].as_array().unwrap().len(), 1);
+    let out = outband_pos(&server, &["sales", "--reference", "R-77"]).await;
+    assert!(text(&out.stdout).contains(&payment_id), "{}", text(&out.stdout));
+
+    // Refund part by reference, then the rest by payment id; then nothing is left.
+    let out = outband_pos(&server, &["refund", "R-77", "--amount", "2.50", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let refund: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(refund["amount"], "2.50");
+    assert_eq!(refund["payment"]["status"], "partially_refunded");
+    let out = outband_pos(&server, &["refund", &payment_id]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Refunded EUR 10.00"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = outband_pos(&server, &["refund", &payment_id, "--amount", "1"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("refund_exceeds_payment"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = outband_pos(&server, &["refund", "NO-SUCH-REF"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no payment has the reference"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(data_dir(&server));
 }
 
 #[tokio::test]

@@ -8,5 +8,7 @@
 
 mod cli;
 mod notify;
+mod payments;
 mod poll;
 mod support;
+mod tmux;
