@@ -87,9 +87,10 @@ pub async fn enroll<R: Runtime>(
     pin: String,
     pin_repeat: String,
 ) -> CommandResult<AccountView> {
+    let pin = chosen_pin(pin, &pin_repeat)?;
     let issuer = parse_issuer(issuer.as_deref())?;
     let invite = Invite::parse(input.trim(), issuer.as_ref())?;
-    enroll_with(&app, &state, invite, &device_name, pin, pin_repeat).await
+    enroll_with(&app, &state, invite, &device_name, pin).await
 }
 
 /// Enrolls with the invitation in a QR code image (PNG or JPEG bytes, base64 or a data: URL).
@@ -102,9 +103,10 @@ pub async fn enroll_from_qr<R: Runtime>(
     pin: String,
     pin_repeat: String,
 ) -> CommandResult<AccountView> {
+    let pin = chosen_pin(pin, &pin_repeat)?;
     let bytes = decode_image(&image_base64)?;
     let invite = blocking(move || Ok(Invite::from_qr_image(&bytes)?)).await?;
-    enroll_with(&app, &state, invite, &device_name, pin, pin_repeat).await
+    enroll_with(&app, &state, invite, &device_name, pin).await
 }
 
 /// Revokes the device at the server and deletes the account here (`force`: even when the server
@@ -220,13 +222,8 @@ async fn enroll_with<R: Runtime>(
     state: &AppState,
     invite: Invite,
     device_name: &str,
-    pin: String,
-    pin_repeat: String,
+    pin: Pin,
 ) -> CommandResult<AccountView> {
-    if pin != pin_repeat {
-        return Err(CommandError::PinMismatch);
-    }
-    let pin = Pin::new(pin)?;
     let name = match device_name.trim() {
         "" => DEFAULT_DEVICE_NAME,
         name => name,
@@ -236,6 +233,14 @@ async fn enroll_with<R: Runtime>(
     let session = blocking(move || Ok(auth.unlock(&id, &pin)?)).await?;
     watch::start(app, session);
     Ok(state.account_view(account))
+}
+
+/// The PIN chosen at enrollment, typed twice: checked before anything else.
+fn chosen_pin(pin: String, pin_repeat: &str) -> CommandResult<Pin> {
+    if pin != pin_repeat {
+        return Err(CommandError::PinMismatch);
+    }
+    Ok(Pin::new(pin)?)
 }
 
 /// Removes the card when the decision went through or the request is gone anyway.

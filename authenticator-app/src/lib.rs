@@ -24,7 +24,7 @@ mod watch;
 
 use std::path::PathBuf;
 
-use outband_authenticator_core::Authenticator;
+use outband_authenticator_core::{system_clock, Authenticator};
 use tauri::{App, AppHandle, Manager, Runtime, WindowEvent};
 
 pub use commands::UnlockReport;
@@ -128,7 +128,7 @@ fn setup<R: Runtime>(app: &mut App<R>, options: &Options) -> Result<(), Box<dyn 
         None => app.path().app_data_dir()?,
     };
     let auth = Authenticator::open(dir)?;
-    app.manage(AppState::new(auth)?);
+    app.manage(AppState::new(auth, system_clock())?);
     if options.desktop {
         if let Err(err) = tray::create(app) {
             tracing::warn!(error = %err, "no tray icon");

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
-use outband_authenticator_core::{Account, AccountId, Authenticator, Session, VerifiedRequest};
+use outband_authenticator_core::{Account, AccountId, Authenticator, Clock, Session, VerifiedRequest};
 use serde::Serialize;
 use tauri::async_runtime::JoinHandle;
 
@@ -58,6 +58,26 @@ pub struct Card {
     pub issuer: String,
     /// The payment amount as people read it ("EUR 12.50"), when it is a payment.
     pub display_amount: Option<String>,
+    /// Seconds left to answer, as of this copy of the card: what the countdown starts from. It
+    /// is measured with this device's clock from when the card arrived, and never more than the
+    /// request's whole lifetime, so a device whose clock is off from the server's still counts
+    /// down sensibly (the webview never compares `expires_at` with its own clock).
+    pub seconds_left: i64,
+    /// When the card arrived, by this device's clock.
+    #[serde(skip)]
+    pub received_at: i64,
+}
+
+impl Card {
+    /// The card as of `now` (this device's clock), with [`Card::seconds_left`] up to date.
+    fn as_of(&self, now: i64) -> Self {
+        let request = &self.request;
+        let at_arrival = (request.expires_at - request.issued_at).min(request.expires_at - self.received_at);
+        Self {
+            seconds_left: (at_arrival - (now - self.received_at)).max(0),
+            ..self.clone()
+        }
+    }
 }
 
 /// An unlocked account and the tasks that stream its requests.
@@ -79,17 +99,19 @@ struct Inner {
 pub struct AppState {
     /// The core: accounts, sealed keys, history.
     pub auth: Authenticator,
+    clock: Clock,
     settings_path: PathBuf,
     inner: Mutex<Inner>,
 }
 
 impl AppState {
     /// State over an opened authenticator, with the settings read from its directory.
-    pub fn new(auth: Authenticator) -> CommandResult<Self> {
+    pub fn new(auth: Authenticator, clock: Clock) -> CommandResult<Self> {
         let settings_path = crate::settings::path(auth.dir());
         let settings = crate::settings::load(&settings_path)?;
         Ok(Self {
             auth,
+            clock,
             settings_path,
             inner: Mutex::new(Inner {
                 settings,
@@ -199,14 +221,17 @@ impl AppState {
             .live
             .get(&request.account)
             .map(|live| live.session.account().clone());
+        let now = (self.clock)();
         let card = Card {
             username: account.as_ref().map(|a| a.username.clone()).unwrap_or_default(),
             issuer: account.as_ref().map(|a| a.issuer.to_string()).unwrap_or_default(),
             display_amount: request.payment.as_ref().map(|p| p.display_amount()),
+            seconds_left: 0,
+            received_at: now,
             request,
         };
         inner.cards.insert(card.request.id.clone(), card.clone());
-        Some(card)
+        Some(card.as_of(now))
     }
 
     /// Removes a card; true when it was there.
@@ -216,7 +241,8 @@ impl AppState {
 
     /// The cards, the one expiring first first.
     pub fn cards(&self) -> Vec<Card> {
-        let mut cards: Vec<Card> = self.lock().cards.values().cloned().collect();
+        let now = (self.clock)();
+        let mut cards: Vec<Card> = self.lock().cards.values().map(|card| card.as_of(now)).collect();
         cards.sort_by(|a, b| (a.request.expires_at, &a.request.id).cmp(&(b.request.expires_at, &b.request.id)));
         cards
     }

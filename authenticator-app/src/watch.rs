@@ -25,8 +25,8 @@ pub enum UiEvent {
     },
     /// A new, verified request to show.
     Request {
-        /// The card.
-        card: Card,
+        /// The card (boxed: it is far larger than the other events).
+        card: Box<Card>,
     },
     /// A card goes away.
     Removed {
@@ -169,9 +169,9 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, event: WatchEvent) {
             retry_in_ms,
         } => set_status(app, account, AccountStatus::Disconnected { error, retry_in_ms }),
         WatchEvent::Request { request } => {
-            if let Some(card) = state.add_card(request) {
+            if let Some(card) = state.add_card(*request) {
                 notify(app, &card);
-                emit(app, UiEvent::Request { card });
+                emit(app, UiEvent::Request { card: Box::new(card) });
                 crate::tray::refresh(app);
             }
         }

@@ -393,7 +393,9 @@ function addCard(card) {
   // Oldest deadline first.
   const after = [...state.cards.values()].find((c) => c.card.expires_at > card.expires_at);
   $("cards").insertBefore(element, after ? after.element : null);
-  state.cards.set(card.id, { card, element });
+  // Counted on this machine's clock from what Rust says is left: the server's clock may differ.
+  const deadline = nowSeconds() + card.seconds_left;
+  state.cards.set(card.id, { card, element, deadline });
   tick();
   renderEmpty();
 }
@@ -455,7 +457,7 @@ function buildCard(card) {
   }
   if (card.scope) {
     const scope = q(".scope");
-    scope.textContent = `Access asked: ${card.scope}`;
+    scope.textContent = `Access asked: ${card.scope.split(/\s+/).filter(Boolean).join(", ")}`;
     scope.hidden = false;
   }
 
@@ -496,7 +498,7 @@ function setBusy(parts, busy) {
 async function approve(id) {
   const parts = cardParts(id);
   if (!parts) return;
-  if (parts.entry.card.expires_at <= nowSeconds()) {
+  if (parts.entry.deadline <= nowSeconds()) {
     showError(parts.error, { code: "request_expired" });
     return;
   }
@@ -578,8 +580,8 @@ $("confirm-dialog").addEventListener("close", async () => {
 // The countdown: every second, and approve is disabled once time is up.
 function tick() {
   const now = nowSeconds();
-  for (const { card, element } of state.cards.values()) {
-    const left = card.expires_at - now;
+  for (const { element, deadline } of state.cards.values()) {
+    const left = deadline - now;
     const countdown = element.querySelector(".countdown");
     const text = left > 0 ? clock(left) : "0:00";
     if (countdown.textContent !== text) countdown.textContent = text;

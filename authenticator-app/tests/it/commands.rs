@@ -1,14 +1,12 @@
 //! The commands on Tauri's mock runtime with the app's real capabilities, against a real server.
 
-use std::sync::Arc;
-
 use serde_json::json;
 
 use crate::server::Server;
 use crate::support::{code, MockApp};
 
-fn app(dir: &tempfile::TempDir) -> Arc<MockApp> {
-    Arc::new(MockApp::new(dir.path()))
+fn app(dir: &tempfile::TempDir) -> MockApp {
+    MockApp::new(dir.path())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,14 +25,15 @@ async fn a_new_device_has_no_accounts_no_requests_and_default_settings() {
 async fn bad_enrollment_input_gives_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
-    let args = |input: &str, pin2: &str| {
-        json!({"input": input, "issuer": null, "device_name": "test", "pin": "1234", "pin_repeat": pin2})
-    };
+    let args = |input: &str, pin2: &str| json!({"input": input, "issuer": null, "device_name": "test", "pin": "1234", "pin_repeat": pin2});
     // A bare code needs the server's address.
     let err = app.call("enroll", args("ABCD-EFGH", "1234")).await.unwrap_err();
     assert_eq!(code(&err), "invalid_invite", "{err}");
     assert!(!err["message"].as_str().unwrap().is_empty());
-    let err = app.call("enroll", args("not a code at all!", "1234")).await.unwrap_err();
+    let err = app
+        .call("enroll", args("not a code at all!", "1234"))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "invalid_invite", "{err}");
     let link = "outband://enroll?issuer=http%3A%2F%2F127.0.0.1%3A1&code=ABCDEFGH";
     let err = app.call("enroll", args(link, "4321")).await.unwrap_err();
@@ -51,7 +50,10 @@ async fn bad_enrollment_input_gives_a_typed_error() {
     let qr = |image: &str| json!({"image_base64": image, "device_name": "", "pin": "1234", "pin_repeat": "1234"});
     let err = app.call("enroll_from_qr", qr("%%%")).await.unwrap_err();
     assert_eq!(code(&err), "invalid_input", "{err}");
-    let err = app.call("enroll_from_qr", qr("data:image/png;base64,aGVsbG8=")).await.unwrap_err();
+    let err = app
+        .call("enroll_from_qr", qr("data:image/png;base64,aGVsbG8="))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "invalid_invite", "{err}");
     // Nothing was stored.
     assert_eq!(app.call("list_accounts", json!({})).await.unwrap(), json!([]));
@@ -94,16 +96,28 @@ async fn enroll_lock_and_unlock_with_the_right_pin_only() {
     assert_eq!(accounts[0]["status"]["state"], "locked");
     let id = accounts[0]["id"].clone();
 
-    let err = app.call("unlock", json!({"pin": "1111", "account": null})).await.unwrap_err();
+    let err = app
+        .call("unlock", json!({"pin": "1111", "account": null}))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "wrong_pin", "{err}");
-    let err = app.call("unlock", json!({"pin": "1111", "account": id})).await.unwrap_err();
+    let err = app
+        .call("unlock", json!({"pin": "1111", "account": id}))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "wrong_pin", "{err}");
-    let err = app.call("unlock", json!({"pin": "12", "account": null})).await.unwrap_err();
+    let err = app
+        .call("unlock", json!({"pin": "12", "account": null}))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "invalid_pin", "{err}");
     let accounts = app.call("list_accounts", json!({})).await.unwrap();
     assert_eq!(accounts[0]["status"]["state"], "locked");
 
-    let report = app.call("unlock", json!({"pin": "2468", "account": null})).await.unwrap();
+    let report = app
+        .call("unlock", json!({"pin": "2468", "account": null}))
+        .await
+        .unwrap();
     assert_eq!(report["unlocked"], json!([id]));
     assert_eq!(report["locked"], json!([]));
     let accounts = app.call("list_accounts", json!({})).await.unwrap();
@@ -115,7 +129,10 @@ async fn enroll_lock_and_unlock_with_the_right_pin_only() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "unknown_request", "{err}");
-    let err = app.call("deny", json!({"id": "nope", "fraud": true})).await.unwrap_err();
+    let err = app
+        .call("deny", json!({"id": "nope", "fraud": true}))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "unknown_request", "{err}");
 
     // Removing needs the PIN, then revokes the device at the server.
@@ -169,7 +186,10 @@ async fn a_request_becomes_a_card_without_its_jwt_and_is_approved() {
     assert_eq!(card["display_amount"], "EUR 3.20");
     assert_eq!(card["payment"]["creditor_name"], "Kiosk");
     assert_eq!(card["username"], "alice");
-    assert!(card.get("request_jwt").is_none(), "the signed JWT stays in Rust: {card}");
+    assert!(
+        card.get("request_jwt").is_none(),
+        "the signed JWT stays in Rust: {card}"
+    );
     let id = card["id"].clone();
 
     let err = app
@@ -177,7 +197,10 @@ async fn a_request_becomes_a_card_without_its_jwt_and_is_approved() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "wrong_pin", "{err}");
-    assert_eq!(server.poll_token(&auth_req_id).await.unwrap()["error"], "authorization_pending");
+    assert_eq!(
+        server.poll_token(&auth_req_id).await.unwrap()["error"],
+        "authorization_pending"
+    );
 
     let outcome = app
         .call("approve", json!({"id": id, "pin": "2468", "number_match": null}))
@@ -207,5 +230,8 @@ async fn the_notifications_setting_is_kept() {
         assert_eq!(settings["notifications"], false);
     }
     let app = app(&dir);
-    assert_eq!(app.call("get_settings", json!({})).await.unwrap()["notifications"], false);
+    assert_eq!(
+        app.call("get_settings", json!({})).await.unwrap()["notifications"],
+        false
+    );
 }

@@ -9,8 +9,8 @@ use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::server::{Server, CLIENT_ID, CLIENT_SECRET};
-use crate::webdriver::{Display, Driver};
+use crate::server::Server;
+use crate::webdriver::{missing_gui_programs, Display, Driver};
 
 const PIN: &str = "2468";
 
@@ -26,10 +26,20 @@ fn screenshot_dir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enroll_then_approve_a_payment_in_the_real_app() {
+    if std::env::var("OUTBAND_SKIP_GUI").as_deref() == Ok("1") {
+        eprintln!("skipped: OUTBAND_SKIP_GUI=1");
+        return;
+    }
     if std::env::var("OUTBAND_TEST_BACKEND").as_deref() == Ok("postgres") {
         eprintln!("skipped: the GUI test runs once, with the SQLite backend (the app never sees the server's storage)");
         return;
     }
+    let missing = missing_gui_programs();
+    assert!(
+        missing.is_empty(),
+        "the GUI test needs {}: run `cargo xtask setup`, or set OUTBAND_SKIP_GUI=1 to skip it",
+        missing.join(", ")
+    );
     if let Err(err) = run().await {
         panic!("{err:#}");
     }
@@ -59,24 +69,44 @@ async fn run() -> Result<()> {
         ("XDG_CACHE_HOME", cache_home.as_str()),
         ("GDK_BACKEND", "x11"),
         ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
-        ("RUST_LOG", "warn,outband_authenticator=debug,outband_authenticator_core=debug"),
+        // No accessibility bus: nothing reads it here.
+        ("NO_AT_BRIDGE", "1"),
+        (
+            "RUST_LOG",
+            "warn,outband_authenticator=debug,outband_authenticator_core=debug",
+        ),
     ])
     .await?;
+    // Started with the invitation link as its only argument, as the OS starts it for an
+    // outband:// link.
     let app = driver
-        .session(std::path::Path::new(env!("CARGO_BIN_EXE_outband-authenticator")), &[])
+        .session(
+            std::path::Path::new(env!("CARGO_BIN_EXE_outband-authenticator")),
+            &[link.as_str()],
+        )
         .await?;
     let long = Duration::from_secs(30);
 
-    // No accounts yet: the app opens on the enroll screen.
-    app.wait_for("the app to start", long, "return document.body.dataset.ready === 'true'")
-        .await?;
+    // The link opens the enroll screen with the link filled in.
+    app.wait_for(
+        "the app to start",
+        long,
+        "return document.body.dataset.ready === 'true'",
+    )
+    .await?;
     app.wait_for(
         "the enroll screen",
         long,
         "return !document.getElementById('view-enroll').hidden",
     )
     .await?;
-    app.type_into("#enroll-input", &link).await?;
+    let prefilled = app
+        .execute("return document.getElementById('enroll-input').value", vec![])
+        .await?;
+    ensure!(
+        prefilled == json!(link),
+        "the enroll field holds {prefilled}, not the link"
+    );
     app.type_into("#enroll-name", "Alice's desktop").await?;
     app.type_into("#enroll-pin", PIN).await?;
     app.type_into("#enroll-pin2", PIN).await?;
@@ -89,7 +119,10 @@ async fn run() -> Result<()> {
     .await
     .context(error_text(&app, "#enroll-error").await)?;
     let accounts = server.devices_of("alice").await?;
-    ensure!(accounts == 1, "the server should list one device for alice, got {accounts}");
+    ensure!(
+        accounts == 1,
+        "the server should list one device for alice, got {accounts}"
+    );
 
     // A payment, started as a POS terminal would.
     let auth_req_id = server
@@ -111,8 +144,12 @@ async fn run() -> Result<()> {
         ])
         .await?;
 
-    app.wait_for("the request card", long, "return document.querySelector('#cards .card') !== null")
-        .await?;
+    app.wait_for(
+        "the request card",
+        long,
+        "return document.querySelector('#cards .card') !== null",
+    )
+    .await?;
     let amount = app.text("#cards .card .amount").await?;
     let payee = app.text("#cards .card .payee-name").await?;
     let iban = app.text("#cards .card .iban").await?;
@@ -122,7 +159,10 @@ async fn run() -> Result<()> {
     ensure!(payee == "Corner Café Ltd", "payee on the card: {payee:?}");
     ensure!(iban == "DE89 3704 0044 0532 0130 00", "IBAN on the card: {iban:?}");
     ensure!(binding == "CAFE-7Q2K", "binding message on the card: {binding:?}");
-    ensure!(title.contains("wants you to approve a payment"), "card title: {title:?}");
+    ensure!(
+        title.contains("wants you to approve a payment"),
+        "card title: {title:?}"
+    );
     // The countdown shows time left (m:ss).
     let countdown = app.text("#cards .card .countdown").await?;
     ensure!(
@@ -133,7 +173,7 @@ async fn run() -> Result<()> {
     let screenshot = app.screenshot().await?;
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("authenticator-request-card.png");
+    let path = dir.join("request-card.png");
     std::fs::write(&path, &screenshot)?;
     eprintln!("screenshot of the request card: {}", path.display());
 
@@ -158,7 +198,8 @@ async fn run() -> Result<()> {
     );
 
     // The right PIN, with Enter in the PIN field as a user would.
-    app.type_into("#cards .card .pin-input", &format!("{PIN}\u{E007}")).await?;
+    app.type_into("#cards .card .pin-input", &format!("{PIN}\u{E007}"))
+        .await?;
     app.wait_for(
         "the card to go away",
         long,
@@ -180,7 +221,10 @@ async fn run() -> Result<()> {
         ensure!(Instant::now() < deadline, "no tokens within {long:?}: {reply}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    ensure!(tokens["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{tokens}");
+    ensure!(
+        tokens["access_token"].as_str().is_some_and(|t| !t.is_empty()),
+        "{tokens}"
+    );
 
     // The decision is in the history.
     app.click("button.tab[data-view='history']").await?;

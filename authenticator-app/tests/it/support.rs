@@ -22,35 +22,45 @@ impl MockApp {
             data_dir: Some(dir.to_owned()),
             desktop: false,
         };
-        let app = run_app(mock_builder(), options).build(context()).unwrap();
-        let window = app.get_webview_window(MAIN_WINDOW).expect("the main window from tauri.conf.json");
+        let mut app = run_app(mock_builder(), options).build(context()).unwrap();
+        // `build` does not run the setup (config windows, our state): the first event-loop
+        // iteration does, and on the mock runtime an iteration does nothing else.
+        #[allow(deprecated)]
+        app.run_iteration(|_, _| {});
+        let window = app
+            .get_webview_window(MAIN_WINDOW)
+            .expect("the main window from tauri.conf.json");
         Self { _app: app, window }
     }
 
     /// Calls `cmd` with `args` as the webview's `invoke` would; Ok(value) or Err({code, message}).
-    /// Blocks until the command answers, so async tests call it through `spawn_blocking`.
-    pub fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
-        let request = InvokeRequest {
-            cmd: cmd.into(),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().unwrap(),
-            body: InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        };
-        get_ipc_response(&self.window, request).map(|body| body.deserialize::<Value>().unwrap())
-    }
-
-    /// [`Self::invoke`] from async code.
-    pub async fn call(self: &std::sync::Arc<Self>, cmd: &str, args: Value) -> Result<Value, Value> {
-        let app = self.clone();
+    /// The mock IPC blocks until the command answers, so it runs on a blocking thread (the window,
+    /// unlike the app, may move to one).
+    pub async fn call(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        let window = self.window.clone();
         let cmd = cmd.to_owned();
-        tokio::task::spawn_blocking(move || app.invoke(&cmd, args)).await.unwrap()
+        tokio::task::spawn_blocking(move || invoke(&window, &cmd, args))
+            .await
+            .unwrap()
     }
+}
+
+fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+    let request = InvokeRequest {
+        cmd: cmd.into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        url: "tauri://localhost".parse().unwrap(),
+        body: InvokeBody::Json(args),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    };
+    get_ipc_response(window, request).map(|body| body.deserialize::<Value>().unwrap())
 }
 
 /// The `code` of a command error.
 pub fn code(error: &Value) -> &str {
-    error["code"].as_str().unwrap_or_else(|| panic!("not a CommandError: {error}"))
+    error["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a CommandError: {error}"))
 }

@@ -13,39 +13,76 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 /// The key of an element reference in WebDriver answers.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52f-4f5e7d6a50f4";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// Kills the child process when dropped.
-pub struct Killed(pub Child);
+/// Kills the child process when dropped. A child that leads its own process group (see
+/// [`own_group`]) is killed with its whole group: WebKitWebDriver, the D-Bus daemon and the app
+/// are grandchildren of `dbus-run-session` and would outlive it.
+pub struct Killed {
+    child: Child,
+    group: bool,
+}
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+impl Killed {
+    pub fn new(child: Child) -> Self {
+        Self { child, group: false }
+    }
+
+    pub fn group(child: Child) -> Self {
+        Self { child, group: true }
     }
 }
 
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if self.group {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Makes `command`'s process the leader of a new process group, for [`Killed::group`].
+fn own_group(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt as _;
+    command.process_group(0)
+}
+
 /// Whether `program` is on PATH.
-pub fn on_path(program: &str) -> bool {
+fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
         .unwrap_or(false)
 }
 
-/// An X display: `$DISPLAY` when set, else a fresh Xvfb on a display it picks itself.
+/// The programs the GUI test needs, with the Debian package of each (`cargo xtask setup` installs them).
+pub const GUI_PROGRAMS: [(&str, &str); 3] = [
+    ("Xvfb", "xvfb"),
+    ("WebKitWebDriver", "webkit2gtk-driver"),
+    ("dbus-run-session", "dbus-daemon"),
+];
+
+/// The missing ones among [`GUI_PROGRAMS`], as "program (package)".
+pub fn missing_gui_programs() -> Vec<String> {
+    GUI_PROGRAMS
+        .iter()
+        .filter(|(program, _)| !on_path(program))
+        .map(|(program, package)| format!("{program} (Debian package {package})"))
+        .collect()
+}
+
+/// A fresh Xvfb on a free display it picks itself: never the `$DISPLAY` the tests run under.
 pub struct Display {
     pub name: String,
-    _xvfb: Option<Killed>,
+    _xvfb: Killed,
 }
 
 impl Display {
     pub fn start() -> Result<Self> {
-        if let Some(name) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) {
-            return Ok(Self { name, _xvfb: None });
-        }
-        if !on_path("Xvfb") {
-            bail!("Xvfb is not installed: run `cargo xtask setup` (Debian package xvfb)");
-        }
         // -displayfd 1: Xvfb picks a free display and prints its number once it accepts clients.
         let mut child = Command::new("Xvfb")
             .args(["-displayfd", "1", "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
@@ -54,7 +91,7 @@ impl Display {
             .spawn()
             .context("starting Xvfb")?;
         let stdout = child.stdout.take().context("Xvfb stdout")?;
-        let xvfb = Killed(child);
+        let xvfb = Killed::new(child);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut line = String::new();
@@ -67,7 +104,7 @@ impl Display {
         let number: u32 = line.trim().parse().with_context(|| format!("Xvfb printed {line:?}"))?;
         Ok(Self {
             name: format!(":{number}"),
-            _xvfb: Some(xvfb),
+            _xvfb: xvfb,
         })
     }
 }
@@ -85,28 +122,21 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Starts WebKitWebDriver (inside its own D-Bus session when `dbus-run-session` exists, so
-    /// notifications and the single-instance lock never touch the user's session) with `envs`,
-    /// which the app it launches inherits.
+    /// Starts WebKitWebDriver inside its own D-Bus session (so notifications and the
+    /// single-instance lock never touch the user's session) with `envs`, which the app it
+    /// launches inherits.
     pub async fn start(envs: &[(&str, &str)]) -> Result<Self> {
-        if !on_path("WebKitWebDriver") {
-            bail!("WebKitWebDriver is not installed: run `cargo xtask setup` (Debian package webkit2gtk-driver)");
-        }
         let port = free_port()?;
-        let mut command = if on_path("dbus-run-session") {
-            let mut command = Command::new("dbus-run-session");
-            command.args(["--", "WebKitWebDriver"]);
-            command
-        } else {
-            Command::new("WebKitWebDriver")
-        };
-        command
+        let mut command = Command::new("dbus-run-session");
+        own_group(&mut command)
+            .args(["--", "WebKitWebDriver"])
             .arg(format!("--port={port}"))
             .arg("--host=127.0.0.1")
             .envs(envs.iter().copied())
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        let process = Killed(command.spawn().context("starting WebKitWebDriver")?);
+        let process = Killed::group(command.spawn().context("starting WebKitWebDriver")?);
         let driver = Self {
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
@@ -135,9 +165,14 @@ impl Driver {
                 }
             }
         });
-        let value = call(&self.http, reqwest::Method::POST, &format!("{}/session", self.base), Some(capabilities))
-            .await
-            .context("creating the WebDriver session (launching the app)")?;
+        let value = call(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}/session", self.base),
+            Some(capabilities),
+        )
+        .await
+        .context("creating the WebDriver session (launching the app)")?;
         let id = value["sessionId"].as_str().context("no sessionId")?.to_owned();
         Ok(Session {
             url: format!("{}/session/{id}", self.base),
@@ -155,7 +190,10 @@ async fn call(http: &reqwest::Client, method: reqwest::Method, url: &str, body: 
     }
     let reply = request.send().await.with_context(|| format!("{method} {url}"))?;
     let status = reply.status();
-    let json: Value = reply.json().await.with_context(|| format!("{method} {url}: not JSON"))?;
+    let json: Value = reply
+        .json()
+        .await
+        .with_context(|| format!("{method} {url}: not JSON"))?;
     if !status.is_success() {
         bail!("{method} {url}: {status}: {}", json["value"]);
     }
@@ -174,7 +212,13 @@ pub struct Element(String);
 
 impl Session {
     async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        call(&self.http, reqwest::Method::POST, &format!("{}{path}", self.url), Some(body)).await
+        call(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}{path}", self.url),
+            Some(body),
+        )
+        .await
     }
 
     async fn get(&self, path: &str) -> Result<Value> {
@@ -183,7 +227,8 @@ impl Session {
 
     /// Runs `script` (a function body; `arguments` are `args`) in the page and returns its value.
     pub async fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value> {
-        self.post("/execute/sync", json!({"script": script, "args": args})).await
+        self.post("/execute/sync", json!({"script": script, "args": args}))
+            .await
     }
 
     /// Waits until `script` returns something truthy (not null/false/""), and returns it.
@@ -208,7 +253,9 @@ impl Session {
             .post("/element", json!({"using": "css selector", "value": css}))
             .await
             .with_context(|| format!("finding {css}"))?;
-        let id = value[ELEMENT_KEY].as_str().ok_or_else(|| anyhow!("no element {css}"))?;
+        let id = value[ELEMENT_KEY]
+            .as_str()
+            .ok_or_else(|| anyhow!("finding {css}: no element in {value}"))?;
         Ok(Element(id.to_owned()))
     }
 
@@ -249,6 +296,8 @@ impl Session {
 
     /// Ends the session (WebKitWebDriver closes the app).
     pub async fn close(self) -> Result<()> {
-        call(&self.http, reqwest::Method::DELETE, &self.url, None).await.map(|_| ())
+        call(&self.http, reqwest::Method::DELETE, &self.url, None)
+            .await
+            .map(|_| ())
     }
 }
