@@ -214,6 +214,14 @@ pub struct ClientMetadata {
     /// number the terminal shows (`number_match` in the backchannel response).
     #[serde(default, skip_serializing_if = "is_false")]
     pub number_matching: bool,
+    /// The [RFC 9396](https://www.rfc-editor.org/rfc/rfc9396#section-10) authorization
+    /// details types the client may use; every type the server knows when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details_types: Option<Vec<String>>,
+    /// [RFC 9126 §6](https://www.rfc-editor.org/rfc/rfc9126#section-6): the client's
+    /// authorization requests must be pushed (`/par`) first.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl ClientMetadata {
@@ -241,6 +249,8 @@ impl ClientMetadata {
             profile: default_profile(),
             access_token_format: default_access_token_format(),
             number_matching: false,
+            authorization_details_types: None,
+            require_pushed_authorization_requests: false,
         }
     }
 

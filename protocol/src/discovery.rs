@@ -77,6 +77,10 @@ pub struct ProviderMetadata {
     /// [RFC 8705](https://www.rfc-editor.org/rfc/rfc8705) certificate-bound tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// [RFC 8705 §5](https://www.rfc-editor.org/rfc/rfc8705#section-5) endpoints
+    /// a client uses with mutual TLS, by metadata name (`token_endpoint`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtls_endpoint_aliases: Option<std::collections::BTreeMap<String, String>>,
     /// PKCE methods.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub code_challenge_methods_supported: Vec<String>,
@@ -90,6 +94,18 @@ pub struct ProviderMetadata {
     /// always say it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_uri_parameter_supported: Option<bool>,
+    /// [RFC 7591](https://www.rfc-editor.org/rfc/rfc7591) dynamic client registration endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    /// [RFC 9396 §10](https://www.rfc-editor.org/rfc/rfc9396#section-10) authorization details types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_details_types_supported: Vec<String>,
+    /// [RFC 9126 §5](https://www.rfc-editor.org/rfc/rfc9126#section-5) pushed authorization request endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// Whether every client must push its authorization requests (RFC 9126 §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_pushed_authorization_requests: Option<bool>,
     /// Where the operator documents the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_documentation: Option<String>,

@@ -32,6 +32,14 @@ pub fn validate(metadata: &ClientMetadata, has_secret: bool) -> Result<(), Strin
                 "jwks: {method} needs the client's public keys (jwks or jwks_uri)"
             ));
         }
+        M::TlsClientAuth
+            if metadata.tls_client_auth_subject_dn.is_some() == metadata.tls_client_auth_san_dns.is_some() =>
+        {
+            // RFC 8705 §2.1.2: exactly one of the certificate matching parameters.
+            return Err(
+                "tls_client_auth_subject_dn: tls_client_auth needs exactly one of tls_client_auth_subject_dn and tls_client_auth_san_dns".into(),
+            );
+        }
         _ => {}
     }
     if let Some(alg) = metadata.token_endpoint_auth_signing_alg {
@@ -62,12 +70,15 @@ pub fn validate(metadata: &ClientMetadata, has_secret: bool) -> Result<(), Strin
                 metadata.profile
             ));
         }
-        let bound = metadata.dpop_bound_access_tokens || policy.requires_sender_constrained_tokens();
+        let bound = metadata.dpop_bound_access_tokens
+            || policy.requires_sender_constrained_tokens()
+            || metadata.tls_client_certificate_bound_access_tokens
+            || policy.requires_certificate_bound_tokens();
         if metadata.backchannel_token_delivery_mode == Some(DeliveryMode::Push) && bound {
             // Pushed tokens reach the client without a token request, so there is
-            // no DPoP proof to bind them to.
+            // no DPoP proof or client certificate to bind them to.
             return Err(
-                "backchannel_token_delivery_mode: push cannot deliver DPoP-bound tokens; use poll or ping".into(),
+                "backchannel_token_delivery_mode: push cannot deliver sender-constrained (DPoP- or certificate-bound) tokens; use poll or ping".into(),
             );
         }
         match metadata.backchannel_token_delivery_mode {
@@ -84,6 +95,56 @@ pub fn validate(metadata: &ClientMetadata, has_secret: bool) -> Result<(), Strin
         if uri.fragment().is_some() {
             return Err(format!("redirect_uris: {uri} must not have a fragment"));
         }
+        // RFC 8252 §7.3: loopback IP literals, not "localhost".
+        let loopback = uri.scheme() == "http"
+            && match uri.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                _ => false,
+            };
+        if policy.requires_https_redirect_uris()
+            && uri.scheme() != "https"
+            && !(loopback && policy.allows_loopback_redirect_uris())
+        {
+            return Err(format!(
+                "redirect_uris: {uri} must be https under the {} profile",
+                metadata.profile
+            ));
+        }
+    }
+    check_algs_and_types(metadata, policy)
+}
+
+/// The algorithms the client asks the server to use or accept, and its RAR types.
+fn check_algs_and_types(metadata: &ClientMetadata, policy: Policy) -> Result<(), String> {
+    if metadata.jwks.is_some() && metadata.jwks_uri.is_some() {
+        // RFC 7591 §2: "MUST NOT both be present".
+        return Err("jwks_uri: give jwks or jwks_uri, not both".into());
+    }
+    let profile = metadata.profile;
+    if let Some(alg) = metadata.backchannel_authentication_request_signing_alg {
+        if !policy.signing_algs().contains(&alg) {
+            return Err(format!(
+                "backchannel_authentication_request_signing_alg: {alg} is not allowed under the {profile} profile"
+            ));
+        }
+    }
+    if let Some(alg) = metadata.id_token_signed_response_alg {
+        if !policy.signing_algs().contains(&alg) || !crate::keys::SERVER_ALGS.contains(&alg) {
+            return Err(format!(
+                "id_token_signed_response_alg: {alg} is not available under the {profile} profile"
+            ));
+        }
+    }
+    if let Some(unknown) = metadata
+        .authorization_details_types
+        .as_deref()
+        .and_then(crate::rar::unknown_type)
+    {
+        return Err(format!(
+            "authorization_details_types: unknown type {unknown:?}; this server knows {}",
+            crate::rar::KNOWN_TYPES.join(", ")
+        ));
     }
     Ok(())
 }
@@ -147,16 +208,30 @@ mod tests {
     }
 
     #[test]
-    fn push_cannot_deliver_dpop_bound_tokens() {
+    fn push_cannot_deliver_sender_constrained_tokens() {
         let mut meta = ClientMetadata::new(ClientId::new("a"));
         meta.grant_types = vec![GrantType::Ciba];
         meta.backchannel_token_delivery_mode = Some(DeliveryMode::Push);
         meta.backchannel_client_notification_endpoint = Some(url::Url::parse("https://client.example/cb").unwrap());
         assert!(validate(&meta, true).is_ok());
         meta.dpop_bound_access_tokens = true;
-        assert!(validate(&meta, true)
+        assert!(validate(&meta, true).unwrap_err().contains("push cannot deliver"));
+        meta.dpop_bound_access_tokens = false;
+        meta.tls_client_certificate_bound_access_tokens = true;
+        assert!(validate(&meta, true).unwrap_err().contains("push cannot deliver"));
+    }
+
+    #[test]
+    fn tls_client_auth_needs_exactly_one_certificate_match() {
+        let mut meta = ClientMetadata::new(ClientId::new("a"));
+        meta.token_endpoint_auth_method = TokenEndpointAuthMethod::TlsClientAuth;
+        assert!(validate(&meta, false)
             .unwrap_err()
-            .contains("push cannot deliver DPoP-bound tokens"));
+            .starts_with("tls_client_auth_subject_dn"));
+        meta.tls_client_auth_subject_dn = Some("CN=a".into());
+        assert!(validate(&meta, false).is_ok());
+        meta.tls_client_auth_san_dns = Some("a.example".into());
+        assert!(validate(&meta, false).is_err());
     }
 
     #[test]

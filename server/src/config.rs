@@ -15,7 +15,9 @@ use url::Url;
 
 use crate::auth::dpop::NoncePolicy;
 use crate::outbound::{DestinationPolicy, IpCidr, OutboundSettings};
+use crate::registration::{RegistrationConfig, RegistrationSettings};
 use crate::store::TestDecision;
+use crate::tls::{TlsConfig, TlsSettings};
 
 /// `OUTBAND_*` variables that belong to the command line, logging or the test
 /// harness rather than to the configuration file; every other `OUTBAND_*`
@@ -64,6 +66,12 @@ pub struct Config {
     /// The admin decision endpoint for automated tests (development only); off when absent.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
+    /// TLS on the listener and mutual TLS ([`crate::tls`]); plain HTTP when absent.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Dynamic client registration ([`crate::registration`]); off by default.
+    #[serde(default)]
+    pub registration: RegistrationConfig,
 }
 
 /// `[admin]`: switches on `POST /admin/v1/ciba/decision`, which approves or
@@ -223,6 +231,8 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             resource: ResourceConfig::default(),
             admin: None,
+            tls: None,
+            registration: RegistrationConfig::default(),
         }
     }
 }
@@ -357,6 +367,8 @@ impl Config {
             .as_ref()
             .map(|admin| validate_admin(admin, self.environment))
             .transpose()?;
+        let tls = self.tls.as_ref().map(TlsConfig::validate).transpose()?;
+        let registration = self.registration.validate()?;
         let audience = t
             .access_token_audience
             .clone()
@@ -379,6 +391,8 @@ impl Config {
             users: self.users,
             outbound,
             admin_token_hash,
+            tls,
+            registration,
         })
     }
 }
@@ -545,6 +559,10 @@ pub struct Settings {
     /// SHA-256 (base64url) of the admin bearer token; `None` keeps the admin
     /// decision endpoint off (it answers 404).
     pub admin_token_hash: Option<String>,
+    /// TLS and mutual TLS; `None`: plain HTTP and no client certificates.
+    pub tls: Option<TlsSettings>,
+    /// Dynamic client registration; `None` keeps `/register` off (404).
+    pub registration: Option<RegistrationSettings>,
 }
 
 impl Settings {

@@ -29,6 +29,19 @@ pub enum Error {
         /// A `WWW-Authenticate` challenge to send.
         challenge: Option<String>,
     },
+    /// A protocol error whose body names more than the code and description
+    /// (the resource API's `payment_id` of the payment a conflict refers to).
+    #[error("{code}: {description}")]
+    Detailed {
+        /// The error code.
+        code: ErrorCode,
+        /// Text for the client developer; never a secret.
+        description: Cow<'static, str>,
+        /// The status.
+        status: StatusCode,
+        /// Members added to the body beside `error` and `error_description`.
+        fields: serde_json::Map<String, serde_json::Value>,
+    },
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -111,7 +124,7 @@ impl Error {
     /// The error code.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::OAuth { code, .. } => code.clone(),
+            Self::OAuth { code, .. } | Self::Detailed { code, .. } => code.clone(),
             Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
             Self::Store(_) | Self::Internal(_) => ErrorCode::ServerError,
         }
@@ -132,6 +145,7 @@ fn default_status(code: &ErrorCode) -> StatusCode {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        let mut fields = serde_json::Map::new();
         let (code, description, status, challenge, cause) = match self {
             Self::OAuth {
                 code,
@@ -141,6 +155,15 @@ impl IntoResponse for Error {
             } => {
                 let status = status.unwrap_or_else(|| default_status(&code));
                 (code, Some(description.into_owned()), status, challenge, None)
+            }
+            Self::Detailed {
+                code,
+                description,
+                status,
+                fields: extra,
+            } => {
+                fields = extra;
+                (code, Some(description.into_owned()), status, None, None)
             }
             Self::Store(StoreError::Unavailable(cause)) => (
                 ErrorCode::TemporarilyUnavailable,
@@ -168,7 +191,15 @@ impl IntoResponse for Error {
             error: code,
             error_description: description,
         };
-        let mut response = (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response();
+        let mut response = if fields.is_empty() {
+            (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+        } else {
+            if let Ok(serde_json::Value::Object(base)) = serde_json::to_value(&body) {
+                // The standard members win over any of the same name.
+                fields.extend(base);
+            }
+            (status, [(header::CACHE_CONTROL, "no-store")], Json(fields)).into_response()
+        };
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
@@ -207,6 +238,26 @@ mod tests {
         assert!(response.extensions().get::<InternalCause>().is_some());
         let body = body_of(response).await;
         assert_eq!(body, serde_json::json!({"error": "server_error"}));
+    }
+
+    #[tokio::test]
+    async fn detailed_errors_add_their_fields() {
+        let response = Error::Detailed {
+            code: ErrorCode::Conflict,
+            description: "already".into(),
+            status: StatusCode::CONFLICT,
+            fields: serde_json::Map::from_iter([
+                ("payment_id".to_owned(), serde_json::json!("pay_1")),
+                ("error".to_owned(), serde_json::json!("spoofed")),
+            ]),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let body = body_of(response).await;
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "conflict", "error_description": "already", "payment_id": "pay_1"})
+        );
     }
 
     #[tokio::test]

@@ -14,10 +14,15 @@
 //!   served under `/api` by [`endpoints::api`].
 //! - [`auth`]: client authentication, DPoP, protected-resource access; [`grants`]: one module per grant type;
 //!   [`tokens`]: issuing and looking up tokens; [`profile`]: what each client profile requires.
+//! - [`tls`]: the TLS listener and where a request's client certificate comes from (mutual TLS).
+//! - [`authorize`]: the browser flows (authorization code + PKCE, login and consent pages, PAR).
 //! - [`error::Error`]: the one OAuth error response.
 //! - [`store`]: all SQL, one API over SQLite and PostgreSQL.
+//! - [`rar`]: Rich Authorization Requests (which `authorization_details` are valid);
+//!   [`registration`]: dynamic client registration (RFC 7591 / RFC 7592).
 
 pub mod auth;
+pub mod authorize;
 pub mod ciba;
 pub mod cli;
 pub mod clients;
@@ -34,11 +39,15 @@ pub mod keys;
 pub mod maintenance;
 pub mod outbound;
 pub mod password;
+pub mod payments;
 pub mod profile;
+pub mod rar;
+pub mod registration;
 pub mod state;
 pub mod store;
 #[cfg(feature = "test-support")]
 pub mod test_server;
+pub mod tls;
 pub mod tokens;
 
 use std::future::Future;
@@ -57,6 +66,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::{Error, InternalCause};
 use crate::state::AppState;
+use crate::tls::listener::{PeerInfo, TlsListener};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -74,6 +84,7 @@ pub fn app(state: AppState) -> Router {
     // The token, device and resource APIs' middleware needs the state (it mints DPoP nonces).
     endpoints::router(&state)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), tls::peer::peer_certificate))
         .layer(DefaultBodyLimit::max(extract::MAX_FORM_BYTES))
         .layer(middleware::from_fn(log_internal_errors))
         .layer(TimeoutLayer::with_status_code(
@@ -101,7 +112,8 @@ async fn log_internal_errors(request: Request, next: Next) -> Response {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then finishes
-/// the requests in flight.
+/// the requests in flight. With `[tls] cert_file` the connections are TLS
+/// ([`tls::listener`]), and client certificates reach the handlers.
 ///
 /// Background housekeeping ([`maintenance`]) and CIBA expiry and notification
 /// delivery ([`ciba::delivery`]) run beside it and stop with it.
@@ -117,12 +129,20 @@ pub async fn run(
     let maintenance = tokio::spawn(maintenance::run(state.clone(), stopped(stop_rx.clone())));
     let delivery = tokio::spawn(ciba::delivery::run(state.clone(), stopped(stop_rx.clone())));
     let bridge = tokio::spawn(events::run_bridge(state.events.clone(), stopped(stop_rx.clone())));
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        })
-        .await;
+    let tls = state.settings.tls.as_ref().and_then(|tls| tls.server.clone());
+    let service = app(state).into_make_service_with_connect_info::<PeerInfo>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let served = match tls {
+        Some(config) => {
+            axum::serve(TlsListener::new(listener, config)?, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await,
+    };
     drop(stop_rx);
     let _ = maintenance.await;
     let _ = delivery.await;

@@ -63,6 +63,19 @@ impl Policy {
         }
     }
 
+    /// Whether every redirect URI must be `https` (FAPI 1 Part 1 §5.2.2, FAPI 2
+    /// Security Profile §5.3.2.2): every FAPI profile. Plain OIDC clients may use http.
+    pub fn requires_https_redirect_uris(self) -> bool {
+        self.is_fapi()
+    }
+
+    /// Whether native apps may use loopback `http` redirect URIs
+    /// ([RFC 8252 §7.3](https://www.rfc-editor.org/rfc/rfc8252#section-7.3)) even
+    /// though [`Self::requires_https_redirect_uris`]: FAPI 1 baseline only.
+    pub fn allows_loopback_redirect_uris(self) -> bool {
+        matches!(self.profile, Profile::Oidc | Profile::Fapi1Baseline)
+    }
+
     /// Whether CIBA authentication requests must be signed request objects
     /// (FAPI-CIBA §5.2.2).
     pub fn requires_signed_ciba_request(self) -> bool {
@@ -87,12 +100,23 @@ impl Policy {
     /// Whether every access token of the client must be sender-constrained, so a
     /// token request without a DPoP proof is refused. FAPI 2.0 Security Profile,
     /// "Requirements for authorization servers": "shall only issue
-    /// sender-constrained access tokens" (mutual TLS or DPoP). Until mutual TLS
-    /// lands, DPoP is the one way we offer. FAPI 1 Advanced and FAPI-CIBA ask for
-    /// certificate-bound tokens, which come with mutual TLS; they are not held to
-    /// DPoP here.
+    /// sender-constrained access tokens" (mutual TLS or DPoP). We hold FAPI 2
+    /// clients to DPoP; FAPI 1 Advanced, FAPI-CIBA and Open Finance Brasil ask for
+    /// certificate-bound tokens instead ([`Self::requires_certificate_bound_tokens`]).
     pub fn requires_sender_constrained_tokens(self) -> bool {
         self.is_fapi2()
+    }
+
+    /// Whether every access token of the client is bound to its client
+    /// certificate ([RFC 8705 §3](https://www.rfc-editor.org/rfc/rfc8705#section-3)),
+    /// whatever it registered: FAPI 1 Advanced §5.2.2 "shall only issue
+    /// sender-constrained access tokens" with mutual TLS, and FAPI-CIBA and Open
+    /// Finance Brasil build on it.
+    pub fn requires_certificate_bound_tokens(self) -> bool {
+        matches!(
+            self.profile,
+            Profile::Fapi1Advanced | Profile::FapiCiba | Profile::OpenbankingBr
+        )
     }
 
     /// Whether the client's DPoP proofs must carry a server nonce
@@ -117,6 +141,27 @@ impl Policy {
         // FAPI 2 asks for short-lived assertions; 10 minutes covers clock skew and
         // every client library we know while keeping replay windows small.
         600
+    }
+
+    /// Whether the client's authorization requests must be pushed to `/par`
+    /// first ([RFC 9126](https://www.rfc-editor.org/rfc/rfc9126)): FAPI 2.0
+    /// Security Profile §5.3.2.2 "shall require pushed authorization requests",
+    /// and Open Finance Brasil.
+    pub fn requires_par(self) -> bool {
+        self.is_fapi2() || matches!(self.profile, Profile::OpenbankingBr)
+    }
+
+    /// Whether an authorization request must carry a PKCE `code_challenge`
+    /// ([RFC 7636](https://www.rfc-editor.org/rfc/rfc7636)): under every FAPI
+    /// profile. Plain OIDC asks it of public clients only (the endpoint checks that).
+    pub fn requires_pkce(self) -> bool {
+        self.is_fapi()
+    }
+
+    /// Whether the PKCE method `plain` is accepted: only for plain OIDC clients;
+    /// every FAPI profile requires `S256`.
+    pub fn allows_plain_pkce(self) -> bool {
+        !self.is_fapi()
     }
 }
 
@@ -159,6 +204,26 @@ mod tests {
         for profile in [Profile::Oidc, Profile::FapiCiba, Profile::Fapi1Advanced] {
             assert!(!Policy::of(profile).requires_sender_constrained_tokens(), "{profile}");
             assert!(!Policy::of(profile).requires_dpop_nonce(), "{profile}");
+        }
+        for profile in [Profile::FapiCiba, Profile::Fapi1Advanced, Profile::OpenbankingBr] {
+            assert!(Policy::of(profile).requires_certificate_bound_tokens(), "{profile}");
+        }
+        for profile in [Profile::Oidc, Profile::Fapi1Baseline, Profile::Fapi2Security] {
+            assert!(!Policy::of(profile).requires_certificate_bound_tokens(), "{profile}");
+        }
+    }
+
+    #[test]
+    fn browser_flow_rules() {
+        for profile in [Profile::Fapi2Security, Profile::Fapi2MessageSigning, Profile::OpenbankingBr] {
+            assert!(Policy::of(profile).requires_par(), "{profile}");
+        }
+        for profile in [Profile::Oidc, Profile::Fapi1Advanced, Profile::FapiCiba] {
+            assert!(!Policy::of(profile).requires_par(), "{profile}");
+        }
+        assert!(Policy::of(Profile::Oidc).allows_plain_pkce() && !Policy::of(Profile::Oidc).requires_pkce());
+        for profile in [Profile::Fapi1Advanced, Profile::Fapi2Security, Profile::Fapi1Baseline] {
+            assert!(Policy::of(profile).requires_pkce() && !Policy::of(profile).allows_plain_pkce(), "{profile}");
         }
     }
 

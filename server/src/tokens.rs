@@ -30,12 +30,31 @@ pub struct Confirmation {
     pub x5t: Option<String>,
 }
 
+/// What a token request proves possession of: the key of its DPoP proof, and the
+/// client certificate of its TLS connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Possession<'a> {
+    /// The request's DPoP proof, already verified.
+    pub proof: Option<&'a DpopProof>,
+    /// `x5t#S256` of the client certificate the request came with, if any.
+    pub certificate: Option<&'a str>,
+    /// Whether new tokens are bound to that certificate
+    /// ([`crate::auth::mtls::binds_tokens`]); the token endpoint refuses such a
+    /// request without a certificate before any grant runs.
+    pub bind_certificate: bool,
+}
+
 impl Confirmation {
-    /// Bound to the key of `proof` (a token request's DPoP proof), or unbound.
-    pub fn of_proof(proof: Option<&DpopProof>) -> Self {
+    /// The binding of new tokens for a request proving `possession`: to the key
+    /// of its DPoP proof, and to its certificate when the client's tokens are
+    /// certificate-bound.
+    pub fn of_request(possession: Possession<'_>) -> Self {
         Self {
-            jkt: proof.map(|p| p.jkt.clone()),
-            x5t: None,
+            jkt: possession.proof.map(|p| p.jkt.clone()),
+            x5t: possession
+                .certificate
+                .filter(|_| possession.bind_certificate)
+                .map(str::to_owned),
         }
     }
 

@@ -26,10 +26,16 @@ pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-t
 /// Seconds of clock skew tolerated on `iat`/`nbf`/`exp`.
 const LEEWAY: i64 = 30;
 
-/// The DER certificate the TLS layer (or a trusted proxy) saw from the client.
-/// Put in the request extensions by the mTLS layer; absent on plain connections.
+/// The certificate the TLS layer (or a trusted proxy) saw from the client. Put
+/// in the request extensions by [`crate::tls::peer`]; absent on plain connections.
 #[derive(Clone, Debug)]
-pub struct PeerCertificate(pub Vec<u8>);
+pub struct PeerCertificate {
+    /// DER of the client's (leaf) certificate.
+    pub der: Vec<u8>,
+    /// Whether its chain leads to a CA of `[tls] client_ca_file` (checked at
+    /// the clock's time), as `tls_client_auth` requires.
+    pub trusted: bool,
+}
 
 /// A client that proved who it is.
 #[derive(Clone, Debug)]
@@ -95,7 +101,7 @@ pub async fn authenticate_client(
         Presented::Post { secret, .. } => check_secret(&client, secret),
         Presented::Assertion { assertion } => check_assertion(state, &client, assertion, endpoint).await,
         Presented::ClientIdOnly { .. } if method == TokenEndpointAuthMethod::None => Ok(()),
-        Presented::ClientIdOnly { .. } => check_certificate(&client, certificate),
+        Presented::ClientIdOnly { .. } => crate::auth::mtls::check_certificate(state, &client, certificate).await,
     };
     if let Err(why) = checked {
         return Err(fail(state, &client_id, why).await);
@@ -301,19 +307,6 @@ async fn check_assertion(
         return Err("client_assertion jti was already used".into());
     }
     Ok(())
-}
-
-/// `tls_client_auth` and `self_signed_tls_client_auth`: the certificate checks
-/// arrive with mutual TLS; until a TLS layer puts a [`PeerCertificate`] in the
-/// request, such a client cannot authenticate.
-fn check_certificate(client: &ClientRecord, certificate: Option<&PeerCertificate>) -> Result<(), String> {
-    match certificate {
-        None => Err(format!(
-            "{} needs a client certificate, and none was presented",
-            client.metadata.token_endpoint_auth_method
-        )),
-        Some(_) => Err("certificate-based client authentication is not enabled on this server".into()),
-    }
 }
 
 #[cfg(test)]

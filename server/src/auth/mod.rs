@@ -1,10 +1,11 @@
 //! Proving who is calling: client authentication at the token-family endpoints,
-//! DPoP proofs of possession ([`dpop`]), and access tokens presented to
+//! DPoP proofs of possession ([`dpop`]), mutual TLS ([`mtls`]), and access tokens presented to
 //! protected resources ([`resource`]).
 
 pub mod client_auth;
 pub mod client_keys;
 pub mod dpop;
+pub mod mtls;
 pub mod resource;
 
 pub use client_auth::{authenticate_client, AuthenticatedClient, PeerCertificate};
@@ -23,6 +24,8 @@ pub struct ClientForm {
     pub auth: AuthenticatedClient,
     /// The parameters.
     pub form: FormParams,
+    /// The client certificate of the request (mutual TLS), if any.
+    pub certificate: Option<PeerCertificate>,
 }
 
 impl FromRequest<AppState> for ClientForm {
@@ -34,6 +37,10 @@ impl FromRequest<AppState> for ClientForm {
         let endpoint = state.settings.endpoint(req.uri().path());
         let form = FormParams::from_request(req, state).await?;
         let auth = authenticate_client(state, &headers, &form, certificate.as_ref(), &endpoint).await?;
-        Ok(Self { auth, form })
+        Ok(Self {
+            auth,
+            form,
+            certificate,
+        })
     }
 }

@@ -11,6 +11,9 @@
 //! - `Authorization: Bearer <token>` is accepted for unbound tokens only; a
 //!   DPoP-bound token presented as Bearer is `invalid_token`, so a stolen token is
 //!   worthless without the key ([RFC 9449 §7.2](https://www.rfc-editor.org/rfc/rfc9449#section-7.2)).
+//! - A certificate-bound token (`cnf.x5t#S256`,
+//!   [RFC 8705 §3](https://www.rfc-editor.org/rfc/rfc8705#section-3)) is accepted
+//!   only from a request made with that client certificate (mutual TLS).
 //! - Failures answer 401 with a `WWW-Authenticate` challenge in the scheme the
 //!   token needs (`DPoP` ones carry `algs`); a missing scope is 403
 //!   `insufficient_scope` with `scope=` ([RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1)).
@@ -23,6 +26,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use outband_protocol::{ClientId, ErrorCode, Subject};
 
 use crate::auth::dpop::{self, algs, DpopError, DpopProof, NoncePolicy};
+use crate::auth::{mtls, PeerCertificate};
 use crate::error::Error;
 use crate::state::AppState;
 use crate::store::{TokenKind, TokenRecord};
@@ -286,13 +290,14 @@ impl FromRequestParts<AppState> for ResourceAuth {
             .await?
             .filter(|t| t.kind == TokenKind::Access)
             .ok_or_else(|| invalid_token(presented.scheme, "unknown, expired or revoked access token"))?;
-        if token.cnf_x5t.is_some() {
-            // Certificate-bound tokens need the mutual-TLS check, which this
-            // resource API does not do yet: refuse rather than accept as Bearer.
-            return Err(invalid_token(
-                presented.scheme,
-                "certificate-bound access tokens are not accepted here",
-            ));
+        if let Some(x5t) = token.cnf_x5t.as_deref() {
+            let presented_x5t = parts.extensions.get::<PeerCertificate>().map(mtls::thumbprint);
+            if presented_x5t.as_deref() != Some(x5t) {
+                return Err(invalid_token(
+                    presented.scheme,
+                    "this access token is bound to a client certificate: present it over mutual TLS with that certificate",
+                ));
+            }
         }
         let client = state.client(&token.client_id).await?;
         let nonce = NoncePolicy::for_client(state.settings.resource_dpop_nonce, client.as_ref());

@@ -216,22 +216,14 @@ fn check(client: &ClientRecord, raw: BackchannelAuthenticationRequest) -> Result
         .map(check_binding_message)
         .transpose()?;
     let requested_expiry = raw.requested_expiry.map(|v| positive_integer(&v)).transpose()?;
-    let authorization_details = match raw.authorization_details {
-        None => None,
-        Some(Value::String(text)) => Some(serde_json::from_str::<Value>(&text).map_err(|_| {
-            Error::new(
-                ErrorCode::InvalidAuthorizationDetails,
-                "authorization_details is not JSON",
-            )
-        })?),
-        Some(other) => Some(other),
-    };
-    if authorization_details.as_ref().is_some_and(|d| !d.is_array()) {
-        return Err(Error::new(
-            ErrorCode::InvalidAuthorizationDetails,
-            "authorization_details must be a JSON array",
-        ));
-    }
+    let authorization_details = raw
+        .authorization_details
+        .map(|details| {
+            let details = crate::rar::parse(details)?;
+            crate::rar::check(&details, client.metadata.authorization_details_types.as_deref())?;
+            Ok::<_, Error>(details)
+        })
+        .transpose()?;
     if binding_message.is_none()
         && authorization_details.is_none()
         && Policy::of(client.metadata.profile).requires_ciba_binding_message()

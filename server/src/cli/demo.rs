@@ -58,7 +58,7 @@ client_secret = "{DEMO_CLIENT_SECRET}"
 token_endpoint_auth_method = "client_secret_basic"
 grant_types = ["client_credentials", "urn:openid:params:grant-type:ciba"]
 backchannel_token_delivery_mode = "poll"
-scope = "openid payments accounts"
+scope = "openid payments accounts refunds"
 
 [[users]]
 username = "alice"

@@ -12,11 +12,34 @@ use axum::routing::get;
 use axum::{Json, Router};
 use outband_protocol::{DeliveryMode, GrantType, ProviderMetadata, SigningAlg, TokenEndpointAuthMethod};
 
+use crate::auth::dpop::DPOP_ALGS;
 use crate::keys::SERVER_ALGS;
 use crate::state::AppState;
 
 /// Grant types the token endpoint serves today.
-pub const GRANT_TYPES: [GrantType; 3] = [GrantType::ClientCredentials, GrantType::RefreshToken, GrantType::Ciba];
+pub const GRANT_TYPES: [GrantType; 4] = [
+    GrantType::AuthorizationCode,
+    GrantType::ClientCredentials,
+    GrantType::RefreshToken,
+    GrantType::Ciba,
+];
+
+/// Scopes with a meaning of their own to OpenID Connect (the UserInfo claims they release).
+const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "phone"];
+/// Claims the ID token and UserInfo endpoint can carry.
+const CLAIMS: [&str; 11] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "name",
+    "preferred_username",
+    "email",
+    "phone_number",
+];
 
 /// Algorithms accepted for signed CIBA requests (the union over profiles; each
 /// client is further held to its profile's list).
@@ -27,11 +50,27 @@ pub const CIBA_REQUEST_ALGS: [SigningAlg; 4] = [
     SigningAlg::RS256,
 ];
 
-/// Client authentication methods accepted today (mutual TLS arrives with its issue).
+/// Client authentication methods accepted on every server.
 pub const AUTH_METHODS: [TokenEndpointAuthMethod; 3] = [
     TokenEndpointAuthMethod::ClientSecretBasic,
     TokenEndpointAuthMethod::ClientSecretPost,
     TokenEndpointAuthMethod::PrivateKeyJwt,
+];
+
+/// Client authentication methods accepted when client certificates can reach
+/// the server (`[tls]`: a TLS listener or a trusted proxy's header).
+pub const MTLS_AUTH_METHODS: [TokenEndpointAuthMethod; 2] = [
+    TokenEndpointAuthMethod::TlsClientAuth,
+    TokenEndpointAuthMethod::SelfSignedTlsClientAuth,
+];
+
+/// The endpoints a client may call with mutual TLS (RFC 8705 §5), by metadata
+/// name, with their paths.
+const MTLS_ENDPOINTS: [(&str, &str); 4] = [
+    ("token_endpoint", "/token"),
+    ("introspection_endpoint", "/introspect"),
+    ("revocation_endpoint", "/revoke"),
+    ("backchannel_authentication_endpoint", "/bc-authorize"),
 ];
 
 /// Both well-known documents.
@@ -49,7 +88,16 @@ async fn discovery_get(State(state): State<AppState>) -> impl IntoResponse {
 pub fn metadata(state: &AppState) -> ProviderMetadata {
     let settings = &state.settings;
     let strings = |items: &mut dyn Iterator<Item = &'static str>| items.map(str::to_owned).collect::<Vec<_>>();
-    let auth_methods = strings(&mut AUTH_METHODS.iter().map(|m| m.as_str()));
+    let mtls = settings.tls.as_ref();
+    let mtls_methods = MTLS_AUTH_METHODS.iter().filter(|_| mtls.is_some());
+    let auth_methods = strings(&mut AUTH_METHODS.iter().chain(mtls_methods).map(|m| m.as_str()));
+    let mtls_endpoint_aliases = mtls.map(|tls| {
+        let base = tls.mtls_base_url.as_deref().unwrap_or(&settings.issuer);
+        MTLS_ENDPOINTS
+            .iter()
+            .map(|(name, path)| ((*name).to_owned(), format!("{base}{path}")))
+            .collect()
+    });
     let algs = strings(&mut SERVER_ALGS.iter().map(|a| a.as_str()));
     ProviderMetadata {
         issuer: settings.issuer.clone(),
@@ -62,10 +110,18 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
             &mut CIBA_REQUEST_ALGS.iter().map(|a| a.as_str()),
         ),
         backchannel_user_code_parameter_supported: Some(true),
-        scopes_supported: vec!["openid".into()],
+        scopes_supported: strings(&mut OIDC_SCOPES.iter().copied()),
+        claims_supported: strings(&mut CLAIMS.iter().copied()),
+        authorization_endpoint: Some(settings.endpoint("/authorize")),
+        userinfo_endpoint: Some(settings.endpoint("/userinfo")),
+        pushed_authorization_request_endpoint: Some(settings.endpoint("/par")),
+        // Per client (metadata or profile), not for every client.
+        require_pushed_authorization_requests: Some(false),
+        authorization_response_iss_parameter_supported: Some(true),
+        response_modes_supported: vec!["query".into()],
+        code_challenge_methods_supported: strings(&mut crate::authorize::pkce::METHODS.iter().map(|m| m.as_str())),
         revocation_endpoint: Some(settings.endpoint("/revoke")),
-        // No browser flow is served yet, so no response type is supported.
-        response_types_supported: Vec::new(),
+        response_types_supported: vec!["code".into()],
         grant_types_supported: strings(&mut GRANT_TYPES.iter().map(|g| g.as_str())),
         subject_types_supported: vec!["public".into()],
         id_token_signing_alg_values_supported: algs.clone(),
@@ -76,6 +132,11 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         request_parameter_supported: Some(false),
         request_uri_parameter_supported: Some(false),
         claims_parameter_supported: Some(false),
+        tls_client_certificate_bound_access_tokens: mtls.map(|_| true),
+        mtls_endpoint_aliases,
+        dpop_signing_alg_values_supported: strings(&mut DPOP_ALGS.iter().map(|a| a.as_str())),
+        registration_endpoint: settings.registration.as_ref().map(|_| settings.endpoint("/register")),
+        authorization_details_types_supported: strings(&mut crate::rar::KNOWN_TYPES.iter().copied()),
         ..ProviderMetadata::default()
     }
 }

@@ -39,10 +39,7 @@ async fn introspect_post(State(state): State<AppState>, request: ClientForm) -> 
                 Some(subject) => state.store.user(subject).await?.map(|u| u.username),
                 None => None,
             };
-            let cnf = crate::tokens::Confirmation {
-                jkt: record.cnf_jkt.clone(),
-                x5t: record.cnf_x5t.clone(),
-            };
+            let cnf = crate::tokens::Confirmation::of_record(&record);
             IntrospectionResponse {
                 active: true,
                 scope: (!record.scope.is_empty()).then(|| record.scope.clone()),

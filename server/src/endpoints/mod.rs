@@ -3,14 +3,20 @@
 //! (token, device, the resource API) take the state.
 
 pub mod admin;
+pub mod api;
+pub mod authorize;
 pub mod ciba;
 pub mod device;
 pub mod discovery;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
+pub mod openapi;
+pub mod par;
+pub mod register;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;
 
 use axum::Router;
 
@@ -22,10 +28,16 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(discovery::router())
         .merge(ciba::router())
         .merge(jwks::router())
+        .merge(openapi::router())
         .merge(health::router())
         .merge(token::router(state))
         .merge(introspect::router())
         .merge(revoke::router())
         .merge(admin::router())
         .merge(device::router(state))
+        .merge(api::router(state))
+        .merge(authorize::router())
+        .merge(par::router())
+        .merge(userinfo::router(state))
+        .merge(register::router())
 }

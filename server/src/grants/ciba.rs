@@ -7,23 +7,22 @@
 
 use outband_protocol::{AuthReqId, DeliveryMode, ErrorCode, TokenResponse};
 
-use crate::auth::dpop::DpopProof;
 use crate::auth::AuthenticatedClient;
 use crate::ciba::lifecycle::{audit, issue_tokens};
 use crate::ciba::request::delivery_mode;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{CibaState, PollOutcome};
-use crate::tokens::Confirmation;
+use crate::tokens::{Confirmation, Possession};
 
 /// Redeems `auth_req_id` for tokens, or says why not yet. The tokens are bound
-/// to the key of `proof` when the request carried one (checked before the
+/// as `possession` asks (its proof and certificate are checked before the
 /// request is redeemed, so a bad proof never uses up an approval).
 pub async fn exchange(
     state: &AppState,
     auth: &AuthenticatedClient,
     auth_req_id: &AuthReqId,
-    proof: Option<&DpopProof>,
+    possession: Possession<'_>,
 ) -> Result<TokenResponse> {
     let client = &auth.client;
     if delivery_mode(client)? == DeliveryMode::Push {
@@ -56,7 +55,7 @@ pub async fn exchange(
             let Some(redeemed) = state.store.redeem_ciba_request(&hash, client.client_id(), now).await? else {
                 return Err(Error::invalid_grant("auth_req_id was already redeemed"));
             };
-            let tokens = issue_tokens(state, client, &redeemed, None, Confirmation::of_proof(proof)).await?;
+            let tokens = issue_tokens(state, client, &redeemed, None, Confirmation::of_request(possession)).await?;
             audit(state, "ciba.redeemed", &redeemed, serde_json::json!({})).await;
             Ok(tokens)
         }

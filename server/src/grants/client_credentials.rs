@@ -3,22 +3,21 @@
 
 use outband_protocol::{GrantType, Scope, TokenResponse};
 
-use crate::auth::dpop::DpopProof;
 use crate::auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::tokens::{issue_access_token, AccessGrant, Confirmation};
+use crate::tokens::{issue_access_token, AccessGrant, Confirmation, Possession};
 
 /// Scopes that only make sense with an end-user, never granted to a client alone.
 const USER_SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "offline_access"];
 
 /// Issues a token for `requested` scope (the registered scope when absent),
-/// bound to the key of `proof` when the request carried one.
+/// bound as `possession` asks ([`Confirmation::of_request`]).
 pub async fn exchange(
     state: &AppState,
     auth: &AuthenticatedClient,
     requested: Option<Scope>,
-    proof: Option<&DpopProof>,
+    possession: Possession<'_>,
 ) -> Result<TokenResponse> {
     let client = &auth.client;
     if !client.metadata.allows_grant(GrantType::ClientCredentials) {
@@ -48,7 +47,7 @@ pub async fn exchange(
         }
         None => Scope::from_iter(registered.iter().filter(|s| !USER_SCOPES.contains(s))),
     };
-    let cnf = Confirmation::of_proof(proof);
+    let cnf = Confirmation::of_request(possession);
     let token_type = cnf.token_type();
     let issued = issue_access_token(
         state,

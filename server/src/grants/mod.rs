@@ -1,6 +1,7 @@
 //! One file per grant type (CONVENTIONS 3): the token endpoint matches on the
 //! request and hands each arm to its grant.
 
+pub mod authorization_code;
 pub mod ciba;
 pub mod client_credentials;
 pub mod refresh_token;

@@ -13,44 +13,65 @@
 //! `invalid_grant`), and mints tokens bound to that key. A stolen refresh token
 //! is worthless without the key, even with the client's credentials. A refresh
 //! of an unbound grant that carries a proof binds the grant from then on.
+//!
+//! ## Certificate-bound grants
+//! A refresh token issued with certificate-bound tokens
+//! ([RFC 8705 §3](https://www.rfc-editor.org/rfc/rfc8705#section-3)) keeps the
+//! binding: a refresh must come over mutual TLS with the same certificate
+//! (another one: `invalid_grant`), and the new tokens are bound to it.
 
 use outband_protocol::{ErrorCode, GrantType, RefreshToken, Scope, TokenResponse};
 use serde_json::Value;
 
-use crate::auth::dpop::DpopProof;
 use crate::auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{TokenKind, TokenRecord};
-use crate::tokens::{issue_user_tokens, AccessGrant, Confirmation, UserTokens};
+use crate::tokens::{issue_user_tokens, AccessGrant, Confirmation, Possession, UserTokens};
 
 /// What the new tokens are bound to: a bound refresh token needs a proof of
-/// its key; an unbound one is bound to the proof's key when there is one.
-fn binding(record: &TokenRecord, proof: Option<&DpopProof>) -> Result<Confirmation> {
-    match (record.cnf_jkt.as_deref(), proof) {
-        (Some(_), None) => Err(Error::new(
-            ErrorCode::InvalidDpopProof,
-            "this refresh token is bound to a DPoP key: send a DPoP proof signed by that key",
-        )),
-        (Some(jkt), Some(proof)) if proof.jkt != jkt => {
-            Err(Error::invalid_grant("this refresh token is bound to another DPoP key"))
+/// its key and its certificate; an unbound one is bound to what the request
+/// proves ([`Confirmation::of_request`]).
+fn binding(record: &TokenRecord, possession: Possession<'_>) -> Result<Confirmation> {
+    let x5t = match (record.cnf_x5t.as_deref(), possession.certificate) {
+        (Some(bound), Some(presented)) if bound == presented => Some(bound.to_owned()),
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid_grant(
+                "this refresh token is bound to another client certificate",
+            ))
         }
-        (None, Some(proof)) => Ok(Confirmation {
-            jkt: Some(proof.jkt.clone()),
-            x5t: record.cnf_x5t.clone(),
-        }),
-        _ => Ok(Confirmation::of_record(record)),
-    }
+        (Some(_), None) => {
+            return Err(Error::invalid_grant(
+                "this refresh token is bound to a client certificate: send the request over mutual TLS with it",
+            ))
+        }
+        (None, _) => Confirmation::of_request(possession).x5t,
+    };
+    let proof = possession.proof;
+    let jkt = match (record.cnf_jkt.as_deref(), proof) {
+        (Some(_), None) => {
+            return Err(Error::new(
+                ErrorCode::InvalidDpopProof,
+                "this refresh token is bound to a DPoP key: send a DPoP proof signed by that key",
+            ))
+        }
+        (Some(jkt), Some(proof)) if proof.jkt != jkt => {
+            return Err(Error::invalid_grant("this refresh token is bound to another DPoP key"))
+        }
+        (None, Some(proof)) => Some(proof.jkt.clone()),
+        (jkt, _) => jkt.map(str::to_owned),
+    };
+    Ok(Confirmation { jkt, x5t })
 }
 
 /// Exchanges a refresh token for new tokens, optionally with a narrower scope.
-/// `proof` is the request's DPoP proof, already verified.
+/// `possession` holds the request's DPoP proof (already verified) and certificate.
 pub async fn exchange(
     state: &AppState,
     auth: &AuthenticatedClient,
     refresh_token: &RefreshToken,
     requested: Option<Scope>,
-    proof: Option<&DpopProof>,
+    possession: Possession<'_>,
 ) -> Result<TokenResponse> {
     let client = &auth.client;
     if !client.metadata.allows_grant(GrantType::RefreshToken) {
@@ -67,7 +88,7 @@ pub async fn exchange(
         .ok_or_else(|| Error::invalid_grant("unknown refresh_token"))?;
     // Before anything else: without the key, a bound refresh token neither
     // works nor rotates (so a thief cannot make the grant look replayed).
-    let cnf = binding(&record, proof)?;
+    let cnf = binding(&record, possession)?;
     let grant_id = record
         .grant_id
         .clone()

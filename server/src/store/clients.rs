@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 
 use super::{column, one_row, ClientRecord, Store, StoreError};
 
-fn encode_metadata(metadata: &ClientMetadata) -> Result<String, StoreError> {
+pub(super) fn encode_metadata(metadata: &ClientMetadata) -> Result<String, StoreError> {
     serde_json::to_string(metadata)
         .map_err(|err| StoreError::Corrupt(format!("client {} metadata does not encode: {err}", metadata.client_id)))
 }
@@ -89,6 +89,12 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
+        // The foreign key cascades too; this keeps a deleted client's registration
+        // access token from ever managing a later client of the same id.
+        sqlx::query("DELETE FROM client_registrations WHERE client_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM tokens WHERE client_id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)

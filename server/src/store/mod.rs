@@ -15,7 +15,9 @@
 //! - one file per concept, each an `impl Store { .. }` block: `clients.rs`,
 //!   `users.rs`, `keys.rs`, `jtis.rs`, `tokens.rs`, `audit.rs`, and for CIBA
 //!   `ciba.rs` (backchannel requests), `devices.rs` (authentication devices,
-//!   activation codes, device tokens) and `outbox.rs` (ping/push deliveries).
+//!   activation codes, device tokens) and `outbox.rs` (ping/push deliveries);
+//!   `payments.rs`: payments and refunds of the resource API;
+//!   `registrations.rs`: dynamically registered clients' registration access tokens.
 //! - [`testing`]: `fresh_store()` for tests (SQLite by default, PostgreSQL with
 //!   `OUTBAND_TEST_BACKEND=postgres`), and `conformance.rs`, the one suite every
 //!   backend must pass.
@@ -42,6 +44,7 @@
 //! conformance suite checks these under real concurrency.
 
 mod audit;
+mod browser;
 mod ciba;
 mod ciba_records;
 mod clients;
@@ -53,7 +56,9 @@ mod jtis;
 mod keys;
 mod notify;
 mod outbox;
+mod payments;
 mod records;
+mod registrations;
 #[doc(hidden)]
 pub mod testing;
 mod tokens;
@@ -68,11 +73,14 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Any, AnyPool, Executor, Row};
 
 pub use audit::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
+pub use browser::{AuthorizationCodeRecord, BrowserSessionRecord, InteractionRecord};
 pub use ciba::{DEFAULT_CIBA_LIST_LIMIT, MAX_CIBA_LIST_LIMIT, SLOW_DOWN_INCREMENT};
 pub use ciba_records::*;
 pub use error::StoreError;
 pub use outbox::{DEFAULT_NOTIFICATION_LIST_LIMIT, MAX_NOTIFICATION_LIST_LIMIT};
+pub use payments::{PaymentRecord, RefundOutcome, RefundRecord, MAX_REFERENCE_MATCHES};
 pub use records::*;
+pub use registrations::RegistrationRecord;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -237,6 +245,13 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// A new, separate pool on the same PostgreSQL database, as a second
+    /// server node would have (tests of several nodes); `None` on SQLite.
+    pub async fn connect_another_node(&self) -> Option<Result<Self, StoreError>> {
+        let url = self.postgres_url.as_deref()?;
+        Some(Self::connect(url).await)
     }
 
     /// Which database this store talks to.

@@ -270,7 +270,7 @@ async fn id_token_hint_from_an_earlier_login() {
 #[tokio::test]
 async fn the_device_display_jwt_says_what_is_asked() {
     let server = server().await;
-    let details = r#"[{"type":"payment_initiation","instructedAmount":{"currency":"EUR","amount":"12.50"}}]"#;
+    let details = r#"[{"type":"payment_initiation","instructedAmount":{"currency":"EUR","amount":"12.50"},"creditorName":"Corner Café"}]"#;
     let body = format!(
         "scope=openid%20payments&login_hint=alice&binding_message=CAFE-7Q2K&authorization_details={}",
         url::form_urlencoded::byte_serialize(details.as_bytes()).collect::<String>()

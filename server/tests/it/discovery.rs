@@ -22,6 +22,7 @@ async fn both_metadata_documents_tell_the_same_truth() {
     assert_eq!(
         m["grant_types_supported"],
         serde_json::json!([
+            "authorization_code",
             "client_credentials",
             "refresh_token",
             "urn:openid:params:grant-type:ciba"
@@ -47,10 +48,14 @@ async fn both_metadata_documents_tell_the_same_truth() {
         .as_array()
         .unwrap()
         .contains(&"none".into()));
-    // Nothing is advertised that has no endpoint yet.
-    for absent in ["authorization_endpoint", "userinfo_endpoint"] {
-        assert!(m.get(absent).is_none(), "{absent} is advertised but not served");
-    }
+    // The browser flows (docs/browser-flows.md).
+    assert_eq!(m["authorization_endpoint"], format!("{ISSUER}/authorize"));
+    assert_eq!(m["userinfo_endpoint"], format!("{ISSUER}/userinfo"));
+    assert_eq!(m["pushed_authorization_request_endpoint"], format!("{ISSUER}/par"));
+    assert_eq!(m["require_pushed_authorization_requests"], false);
+    assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256", "plain"]));
 }
 
 #[tokio::test]

@@ -93,6 +93,16 @@ impl TestServer {
         }
     }
 
+    /// A server over a state built elsewhere (a second node of a cluster; its
+    /// key file belongs to the first node's directory).
+    pub fn from_parts(state: AppState, clock: Arc<ManualClock>) -> Self {
+        Self {
+            state,
+            clock,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     /// Registers a `client_secret_basic` (or `_post`) client for client credentials.
     pub async fn add_secret_client(&self, id: &str, secret: &str, method: TokenEndpointAuthMethod, scope: &str) {
         let mut meta = ClientMetadata::new(ClientId::new(id));
