@@ -3,8 +3,11 @@
 //! Every external command is announced on stderr as `==> ...` before it runs, so a log
 //! shows exactly what happened; stdout is kept for results (`pg-url`, the test summary).
 
+mod bench;
 mod demo;
+mod live;
 mod postgres;
+mod schemathesis;
 mod setup;
 mod test;
 
@@ -31,8 +34,10 @@ enum Task {
     Test(test::TestOpts),
     /// Build outband-server and run its demo in the foreground
     Demo(demo::DemoOpts),
-    /// Benchmarks (not yet available)
-    Bench,
+    /// Load a release-built demo server; results in target/bench/results.json, targets in docs/benchmarks.md
+    Bench(bench::BenchOpts),
+    /// Fuzz a live demo server from its /openapi.json with schemathesis (PyPI, installed under target/)
+    Schemathesis(schemathesis::SchemathesisOpts),
     /// Print the URL of a reachable PostgreSQL (DATABASE_URL or the default); fails if none answers
     PgUrl,
 }
@@ -55,10 +60,8 @@ fn dispatch(task: Task) -> Result<ExitCode> {
         Task::Setup(opts) => setup::run(&root, &opts, true).map(|()| ExitCode::SUCCESS),
         Task::Test(opts) => test::run(&root, &opts).map(|()| ExitCode::SUCCESS),
         Task::Demo(opts) => demo::run(&root, &opts),
-        Task::Bench => {
-            eprintln!("xtask: no benchmarks yet: see issue 10");
-            Ok(ExitCode::from(2))
-        }
+        Task::Bench(opts) => bench::run(&root, &opts).map(|()| ExitCode::SUCCESS),
+        Task::Schemathesis(opts) => schemathesis::run(&root, &opts).map(|()| ExitCode::SUCCESS),
         Task::PgUrl => pg_url(),
     }
 }

@@ -50,6 +50,11 @@ const PACKAGES: &[Group] = &[
         needed_for: Need::Always,
         packages: &["tmux"],
     },
+    // `test` fuzzes the live server's OpenAPI with schemathesis, installed from PyPI into a venv.
+    Group {
+        needed_for: Need::Always,
+        packages: &["python3-venv"],
+    },
     // psql and pg_isready, when not already there (the server package brings them): `test`
     // checks PostgreSQL with them and drops leftover per-test databases.
     Group {

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: what CI runs. setup, fmt, clippy, doc tests, then the test suites
-//! built once and run twice: against SQLite and against PostgreSQL.
+//! built once and run twice: against SQLite and against PostgreSQL, then schemathesis
+//! against a live demo server (`cargo xtask schemathesis`).
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use signal_hook::consts::SIGINT;
 
-use crate::{announce, cargo, display, postgres, setup, target_dir};
+use crate::{announce, cargo, display, postgres, schemathesis, setup, target_dir};
 
 #[derive(clap::Args)]
 pub struct TestOpts {
@@ -60,6 +61,12 @@ pub fn run(root: &Path, opts: &TestOpts) -> Result<()> {
         };
         report.record("tests (sqlite)", result)?;
     }
+    let fuzzed = if built_ok {
+        schemathesis::run(root, &schemathesis::SchemathesisOpts::default())
+    } else {
+        Err(Skipped.into())
+    };
+    report.record("schemathesis", fuzzed)?;
     if let Some(database) = &database {
         let result = match database {
             Ok(database) if built_ok => postgres_suite(&runner, &database.url),

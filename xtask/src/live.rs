@@ -1,0 +1,105 @@
+//! A throwaway `outband-server demo` on a free 127.0.0.1 port with its data in a
+//! temporary directory, for the steps that need a live server (schemathesis,
+//! bench). Dropping it stops the server (SIGTERM, then SIGKILL after 5 s).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{announce, display, without_cargo_run_env};
+
+/// A running demo server.
+pub struct LiveServer {
+    /// `http://127.0.0.1:<port>`, also the issuer.
+    pub url: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl LiveServer {
+    /// Starts `binary demo` with its output in `log`; waits (at most 60 s) until `/readyz` answers 200.
+    pub fn start(binary: &Path, log: &Path) -> Result<Self> {
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .context("cannot find a free port on 127.0.0.1")?
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+        let err = out.try_clone().context("cannot share the log file")?;
+        let mut command = Command::new(binary);
+        command
+            .args(["demo", "--listen", &listen, "--dir"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        without_cargo_run_env(&mut command);
+        announce(&command);
+        let child = command
+            .spawn()
+            .with_context(|| format!("could not start `{}`", display(&command)))?;
+        let mut server = Self {
+            url: format!("http://{listen}"),
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !readyz_ok(&listen) {
+            if let Some(status) = server.child.try_wait()? {
+                bail!(
+                    "the server exited ({status}) before it was ready: see {}",
+                    log.display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the server was not ready on {listen} within 60 s: see {}",
+                    log.display()
+                );
+            }
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+        Ok(server)
+    }
+
+    /// The server's process id (for its CPU time and memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for LiveServer {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::park_timeout(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// One plain HTTP/1.0 request: is the status line 200?
+fn readyz_ok(listen: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(listen) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(format!("GET /readyz HTTP/1.0\r\nHost: {listen}\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.ends_with(b"200")
+}
