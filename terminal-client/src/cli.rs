@@ -55,6 +55,22 @@ pub struct ConnectionArgs {
     /// Private JWK file: authenticate with private_key_jwt (and sign requests).
     #[arg(long, global = true, env = "OUTBAND_POS_KEY_FILE", value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Client authentication: client_secret_basic, private_key_jwt,
+    /// tls_client_auth or self_signed_tls_client_auth
+    /// [default: private_key_jwt with --key-file, else client_secret_basic].
+    #[arg(long, global = true, env = "OUTBAND_POS_AUTH_METHOD", value_name = "METHOD")]
+    pub auth_method: Option<String>,
+    /// PEM client certificate (chain, leaf first) presented on every call to
+    /// the server (mutual TLS); needs --client-key.
+    #[arg(long, global = true, env = "OUTBAND_POS_CLIENT_CERT", value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, global = true, env = "OUTBAND_POS_CLIENT_KEY", value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+    /// PEM CA certificates trusted for the server's certificate, in addition
+    /// to the system's (a private PKI, a test CA).
+    #[arg(long, global = true, env = "OUTBAND_POS_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Send CIBA requests as signed request objects (needs --key-file).
     #[arg(long, global = true)]
     pub signed_requests: bool,

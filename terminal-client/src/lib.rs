@@ -16,6 +16,9 @@
 //! - [`Receipt`]: what the till prints; [`CibaClient::settle`] executes an
 //!   approved payment through the payments API ([`Payment`], [`Refund`]) exactly
 //!   once, with an idempotency key journaled before the call.
+//! - [`ClientTls`]: the till's TLS client certificate and extra trusted CAs
+//!   (mutual TLS, RFC 8705): `tls_client_auth` / `self_signed_tls_client_auth`
+//!   ([`ClientAuth`]) and certificate-bound tokens.
 //! - [`DpopKey`]: the till's DPoP key; with one, token requests and payment
 //!   calls carry proofs and the tokens are bound to the till.
 //! - [`Journal`]: crash recovery. [`CibaClient::start_journaled`] writes a sale
@@ -44,4 +47,7 @@ pub use client::push::{verify_push_id_token, IdTokenExpectations, VerifyIdTokenE
 pub use client::receipt::{ReadReceiptError, Receipt, TokenSummary};
 pub use client::sale::{Amount, Currency, Iban, ParseSaleError, SaleRequest, MAX_BINDING_MESSAGE, PAYMENT_INITIATION};
 pub use client::settle::{SettleError, Settlement};
-pub use client::{default_http_client, BuildClientError, CibaClient, CibaClientBuilder, RequestError, PAYMENT_SCOPE};
+pub use client::tls::{ClientTls, LoadTlsError};
+pub use client::{
+    default_http_client, http_client, BuildClientError, CibaClient, CibaClientBuilder, RequestError, PAYMENT_SCOPE,
+};

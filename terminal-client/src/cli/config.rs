@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use outband_protocol::jose::SigningKey;
 use outband_protocol::{ClientSecret, DeliveryMode, TokenEndpointAuthMethod};
 use outband_terminal::{
-    load_signing_key, CibaClient, ClientAuth, Currency, DpopKey, Iban, Journal, NotificationListener,
+    load_signing_key, CibaClient, ClientAuth, ClientTls, Currency, DpopKey, Iban, Journal, NotificationListener,
 };
 use serde::Deserialize;
 
@@ -43,8 +43,14 @@ pub struct FileConfig {
     pub client_secret_file: Option<PathBuf>,
     /// Private JWK file.
     pub key_file: Option<PathBuf>,
-    /// `client_secret_basic` or `private_key_jwt`.
+    /// `client_secret_basic`, `private_key_jwt`, `tls_client_auth` or `self_signed_tls_client_auth`.
     pub auth_method: Option<String>,
+    /// PEM client certificate (mutual TLS).
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// PEM CAs trusted for the server's certificate, besides the system's.
+    pub ca_file: Option<PathBuf>,
     /// Sign CIBA requests.
     #[serde(default)]
     pub signed_requests: bool,
@@ -102,6 +108,8 @@ pub struct Settings {
     pub enroll_link: Option<String>,
     /// The till's DPoP key, when tokens are DPoP-bound.
     pub dpop: Option<DpopKey>,
+    /// The till's client certificate and extra trusted CAs.
+    pub tls: ClientTls,
 }
 
 /// What the file may say about sales (flags of `pay` override each).
@@ -143,10 +151,17 @@ impl Settings {
             Some(path) => Some(Arc::new(load_signing_key(path)?)),
             None => None,
         };
-        let method = match file.auth_method.as_deref() {
+        let tls = ClientTls::load(
+            args.client_cert.as_deref().or(file.client_cert.as_deref()),
+            args.client_key.as_deref().or(file.client_key.as_deref()),
+            args.ca_file.as_deref().or(file.ca_file.as_deref()),
+        )
+        .context("--client-cert, --client-key, --ca-file (or client_cert, client_key, ca_file)")?;
+        let method_name = non_empty(args.auth_method.clone(), "--auth-method", "OUTBAND_POS_AUTH_METHOD")?;
+        let method = match method_name.as_deref().or(file.auth_method.as_deref()) {
             Some(name) => name
                 .parse::<TokenEndpointAuthMethod>()
-                .map_err(|e| anyhow::anyhow!("config auth_method: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("auth_method: {e}"))?,
             None if key.is_some() => TokenEndpointAuthMethod::PrivateKeyJwt,
             None => TokenEndpointAuthMethod::ClientSecretBasic,
         };
@@ -159,6 +174,16 @@ impl Settings {
                 let secret_file = args.client_secret_file.as_ref().or(file.client_secret_file.as_ref());
                 ClientAuth::ClientSecretBasic(client_secret(&client_id, secret_file, env)?)
             }
+            TokenEndpointAuthMethod::TlsClientAuth | TokenEndpointAuthMethod::SelfSignedTlsClientAuth
+                if !tls.has_client_certificate() =>
+            {
+                bail!(
+                    "{method} needs a client certificate: set --client-cert and --client-key \
+                     (or OUTBAND_POS_CLIENT_CERT and OUTBAND_POS_CLIENT_KEY)"
+                )
+            }
+            TokenEndpointAuthMethod::TlsClientAuth => ClientAuth::TlsClientAuth,
+            TokenEndpointAuthMethod::SelfSignedTlsClientAuth => ClientAuth::SelfSignedTlsClientAuth,
             other => bail!("auth_method {other} is not supported by outband-pos"),
         };
         let signed = args.signed_requests || file.signed_requests;
@@ -217,6 +242,7 @@ impl Settings {
             log_file,
             enroll_link,
             dpop,
+            tls,
         })
     }
 
@@ -262,7 +288,8 @@ impl Settings {
             .set_client_id(self.client_id.as_str())
             .set_client_auth(self.auth.clone())
             .set_request_object_key(self.request_key.clone())
-            .set_dpop_key(self.dpop.clone());
+            .set_dpop_key(self.dpop.clone())
+            .set_tls(self.tls.clone());
         if let Some((mode, listener)) = notify {
             builder = builder.set_delivery_mode(mode).set_notification_listener(listener);
         }

@@ -2,7 +2,10 @@
 //! ([RFC 6749 §2.3.1](https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1)) or
 //! `private_key_jwt` ([RFC 7523 §2.2](https://www.rfc-editor.org/rfc/rfc7523#section-2.2),
 //! [OpenID Connect Core §9](https://openid.net/specs/openid-connect-core-1_0.html#ClientAuthentication)),
-//! and the private key that also signs CIBA request objects.
+//! or its TLS client certificate (`tls_client_auth`, `self_signed_tls_client_auth`:
+//! [RFC 8705 §2](https://www.rfc-editor.org/rfc/rfc8705#section-2), with the
+//! certificate of [`ClientTls`](super::tls::ClientTls)); and the private key
+//! that also signs CIBA request objects.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +30,12 @@ pub enum ClientAuth {
     ClientSecretBasic(ClientSecret),
     /// A JWT signed with the client's private key.
     PrivateKeyJwt(Arc<SigningKey>),
+    /// The TLS client certificate, issued by a CA the server trusts for the
+    /// registered subject DN or SAN (RFC 8705 §2.1); the form names the client.
+    TlsClientAuth,
+    /// A self-signed TLS client certificate registered in the client's JWKS
+    /// (RFC 8705 §2.2); the form names the client.
+    SelfSignedTlsClientAuth,
 }
 
 /// Why a private key could not be loaded.
@@ -133,7 +142,17 @@ impl ClientAuth {
                 form.push(("client_assertion", client_assertion(key, client_id, issuer, now)?));
                 Ok(request)
             }
+            // The certificate is on the connection; RFC 8705 §2 asks for client_id in the body.
+            Self::TlsClientAuth | Self::SelfSignedTlsClientAuth => {
+                form.push(("client_id", client_id.to_string()));
+                Ok(request)
+            }
         }
+    }
+
+    /// Whether the client authenticates with its TLS client certificate.
+    pub fn is_mutual_tls(&self) -> bool {
+        matches!(self, Self::TlsClientAuth | Self::SelfSignedTlsClientAuth)
     }
 }
 

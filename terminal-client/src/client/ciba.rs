@@ -36,6 +36,8 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 pub const GRACE: Duration = Duration::from_secs(10);
 /// Lifetime of a signed request object, in seconds (at most 5 minutes).
 const REQUEST_OBJECT_LIFETIME: i64 = 300;
+/// The discovery name of the backchannel authentication endpoint.
+const BACKCHANNEL_ENDPOINT: &str = "backchannel_authentication_endpoint";
 /// Transport failures in a row that end a wait.
 const MAX_FAILURES: u32 = 3;
 
@@ -262,8 +264,9 @@ impl CibaClient {
         let metadata = self.discover().await?;
         let endpoint = metadata
             .backchannel_authentication_endpoint
-            .clone()
+            .as_deref()
             .ok_or_else(|| RequestError::Discovery("the server has no backchannel_authentication_endpoint".into()))?;
+        let endpoint = self.endpoint(&metadata, BACKCHANNEL_ENDPOINT, endpoint).to_owned();
         let code = sale.new_code();
         let binding_message = sale.binding_message(&code);
         let reference = sale.reference.clone().unwrap_or_else(|| code.clone());
@@ -521,6 +524,7 @@ impl CibaClient {
             .backchannel_authentication_endpoint
             .as_deref()
             .ok_or_else(|| RequestError::Discovery("the server has no backchannel_authentication_endpoint".into()))?;
+        let endpoint = self.endpoint(&metadata, BACKCHANNEL_ENDPOINT, endpoint);
         let url = format!("{}/cancel", endpoint.trim_end_matches('/'));
         let form = vec![("auth_req_id", started.auth_req_id.secret().to_owned())];
         match self.post_form::<Value>("cancel", &url, form).await {

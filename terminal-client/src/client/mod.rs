@@ -2,7 +2,9 @@
 //! endpoint, and the HTTP plumbing the CIBA calls in [`ciba`] share.
 //!
 //! Every call goes to endpoints named by the issuer's discovery document, whose
-//! `issuer` must equal the configured one (OpenID Connect Discovery §4.3).
+//! `issuer` must equal the configured one (OpenID Connect Discovery §4.3). A till
+//! that uses mutual TLS takes the document's `mtls_endpoint_aliases` where it
+//! has them ([RFC 8705 §5](https://www.rfc-editor.org/rfc/rfc8705#section-5)).
 
 pub mod auth;
 pub mod cancel;
@@ -16,6 +18,7 @@ pub mod push;
 pub mod receipt;
 pub mod sale;
 pub mod settle;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +36,7 @@ use self::clock::{system_clock, Clock};
 use self::dpop::DpopKey;
 use self::notify::NotificationListener;
 use self::sale::ParseSaleError;
+use self::tls::ClientTls;
 
 /// Where discovery lives under the issuer.
 const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -134,6 +138,7 @@ pub struct CibaClientBuilder {
     listener: Option<NotificationListener>,
     scope: Option<Scope>,
     dpop: Option<DpopKey>,
+    tls: Option<ClientTls>,
 }
 
 impl CibaClientBuilder {
@@ -159,6 +164,17 @@ impl CibaClientBuilder {
     /// ([CIBA Core §7.1.1](https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#rfc.section.7.1.1)).
     pub fn set_request_object_key(mut self, key: Option<Arc<SigningKey>>) -> Self {
         self.request_key = key;
+        self
+    }
+
+    /// The till's client certificate and extra trusted CAs (mutual TLS,
+    /// [RFC 8705](https://www.rfc-editor.org/rfc/rfc8705)), used by the default
+    /// HTTP client. With a certificate the client takes the server's
+    /// `mtls_endpoint_aliases`; an HTTP client of
+    /// [`set_http_client`](Self::set_http_client) must carry the same settings
+    /// ([`ClientTls::apply`]).
+    pub fn set_tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -212,15 +228,18 @@ impl CibaClientBuilder {
         if mode != DeliveryMode::Poll && self.listener.is_none() {
             return Err(BuildClientError::NoListener(mode));
         }
+        let tls = self.tls.unwrap_or_default();
         let http = match self.http {
             Some(http) => http,
-            None => default_http_client().map_err(BuildClientError::Http)?,
+            None => http_client(&tls).map_err(BuildClientError::Http)?,
         };
+        let auth = self.auth.ok_or(BuildClientError::Missing("client authentication"))?;
+        let mutual_tls = tls.has_client_certificate() || auth.is_mutual_tls();
         Ok(CibaClient {
             inner: Arc::new(Inner {
                 issuer,
                 client_id: self.client_id.ok_or(BuildClientError::Missing("client id"))?,
-                auth: self.auth.ok_or(BuildClientError::Missing("client authentication"))?,
+                auth,
                 request_key: self.request_key,
                 http,
                 clock: self.clock.unwrap_or_else(system_clock),
@@ -228,6 +247,7 @@ impl CibaClientBuilder {
                 listener: self.listener,
                 scope: self.scope.unwrap_or_else(|| Scope::new(PAYMENT_SCOPE)),
                 dpop: self.dpop,
+                mutual_tls,
                 metadata: OnceCell::new(),
             }),
         })
@@ -237,7 +257,12 @@ impl CibaClientBuilder {
 /// The HTTP client used when none is set: rustls, short timeouts, no redirects
 /// (an OAuth endpoint that redirects is misconfigured or hostile).
 pub fn default_http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    http_client(&ClientTls::new())
+}
+
+/// [`default_http_client`] presenting `tls`'s client certificate and trusting its CAs.
+pub fn http_client(tls: &ClientTls) -> Result<reqwest::Client, reqwest::Error> {
+    tls.apply(reqwest::Client::builder())
         .use_rustls_tls()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
@@ -264,6 +289,8 @@ struct Inner {
     listener: Option<NotificationListener>,
     scope: Scope,
     dpop: Option<DpopKey>,
+    /// Presents a client certificate: takes `mtls_endpoint_aliases`.
+    mutual_tls: bool,
     metadata: OnceCell<Arc<ProviderMetadata>>,
 }
 
@@ -398,7 +425,7 @@ impl CibaClient {
         form: Vec<(&'static str, String)>,
     ) -> Result<T, RequestError> {
         let metadata = self.discover().await?;
-        let url = &metadata.token_endpoint;
+        let url = self.endpoint(&metadata, "token_endpoint", &metadata.token_endpoint);
         match self.post_form_with("token", url, form.clone(), true).await {
             Err(RequestError::Oauth { error, .. })
                 if error.error == ErrorCode::UseDpopNonce && self.inner.dpop.is_some() =>
@@ -440,6 +467,17 @@ impl CibaClient {
         self.inner.dpop.as_ref()
     }
 
+    /// Whether the client presents a TLS client certificate.
+    pub fn uses_mutual_tls(&self) -> bool {
+        self.inner.mutual_tls
+    }
+
+    /// Where to send a call to the endpoint that discovery calls `name`
+    /// (`token_endpoint`…), whose ordinary address is `default`.
+    pub(crate) fn endpoint<'a>(&self, metadata: &'a ProviderMetadata, name: &str, default: &'a str) -> &'a str {
+        endpoint_for(metadata, name, default, self.inner.mutual_tls)
+    }
+
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
     }
@@ -450,6 +488,19 @@ impl CibaClient {
 
     pub(crate) fn scope(&self) -> &Scope {
         &self.inner.scope
+    }
+}
+
+/// `default`, or for a mutual-TLS client the endpoint's alias in
+/// `mtls_endpoint_aliases` when there is one (RFC 8705 §5).
+fn endpoint_for<'a>(metadata: &'a ProviderMetadata, name: &str, default: &'a str, mutual_tls: bool) -> &'a str {
+    let alias = metadata
+        .mtls_endpoint_aliases
+        .as_ref()
+        .and_then(|aliases| aliases.get(name));
+    match alias {
+        Some(alias) if mutual_tls => alias,
+        _ => default,
     }
 }
 
@@ -475,5 +526,40 @@ async fn read_json<T: DeserializeOwned>(
             error,
         }),
         Err(_) => Err(unexpected()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutual_tls_clients_take_the_endpoint_aliases() {
+        let mut metadata = ProviderMetadata {
+            issuer: "https://as.example".into(),
+            token_endpoint: "https://as.example/token".into(),
+            mtls_endpoint_aliases: Some(
+                [("token_endpoint".to_owned(), "https://mtls.as.example/token".to_owned())].into(),
+            ),
+            ..ProviderMetadata::default()
+        };
+        let token = metadata.token_endpoint.clone();
+        assert_eq!(
+            endpoint_for(&metadata, "token_endpoint", &token, true),
+            "https://mtls.as.example/token"
+        );
+        assert_eq!(endpoint_for(&metadata, "token_endpoint", &token, false), token);
+        assert_eq!(
+            endpoint_for(
+                &metadata,
+                "backchannel_authentication_endpoint",
+                "https://as.example/bc",
+                true
+            ),
+            "https://as.example/bc",
+            "no alias: the ordinary endpoint"
+        );
+        metadata.mtls_endpoint_aliases = None;
+        assert_eq!(endpoint_for(&metadata, "token_endpoint", &token, true), token);
     }
 }

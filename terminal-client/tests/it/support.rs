@@ -67,6 +67,17 @@ impl TestServer {
     /// Starts a development server (test users answer at once) whose outbound
     /// calls may reach 127.0.0.1.
     pub fn start() -> Self {
+        Self::boot("http", T0, String::new())
+    }
+
+    /// [`start`](Self::start) speaking TLS with the `[tls]` table `tls_toml`
+    /// (its own listener code: `outband_server::run` with `tls.cert_file`);
+    /// the issuer is `https://127.0.0.1:<port>`. The clock starts at `now`.
+    pub fn start_tls(now: i64, tls_toml: &str) -> Self {
+        Self::boot("https", now, tls_toml.to_owned())
+    }
+
+    fn boot(scheme: &'static str, now: i64, extra_toml: String) -> Self {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
@@ -80,15 +91,15 @@ impl TestServer {
                 let key_file = dir.path().join("outband.key");
                 std::fs::write(&key_file, URL_SAFE_NO_PAD.encode(SEAL_KEY)).unwrap();
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let url = format!("http://{}", listener.local_addr().unwrap());
+                let url = format!("{scheme}://{}", listener.local_addr().unwrap());
                 let text = format!(
-                    "issuer = \"{url}\"\nenvironment = \"development\"\nkey_file = \"{}\"\n{LOOPBACK_OUTBOUND}",
+                    "issuer = \"{url}\"\nenvironment = \"development\"\nkey_file = \"{}\"\n{LOOPBACK_OUTBOUND}{extra_toml}",
                     key_file.display()
                 );
                 let settings = Config::from_toml(&text).unwrap().validate().unwrap();
                 let store = testing::fresh_store().await;
                 assert!(store.create_first_key_generation(shared_keys()).await.unwrap());
-                let clock = Arc::new(ManualClock::new(T0));
+                let clock = Arc::new(ManualClock::new(now));
                 let state = AppState::build(settings, store, clock.clone()).await.unwrap();
                 let handle = tokio::runtime::Handle::current();
                 ready_tx.send((url, state.clone(), clock, handle, dir)).unwrap();

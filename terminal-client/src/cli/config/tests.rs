@@ -176,3 +176,58 @@ fn empty_values_are_refused_by_name() {
     let err = Settings::resolve(&args, &no_env).err().unwrap().to_string();
     assert!(err.contains("--issuer") && err.contains("OUTBAND_POS_ISSUER"), "{err}");
 }
+
+#[test]
+fn tls_client_auth_needs_a_certificate_and_sends_no_secret() {
+    let args = ConnectionArgs {
+        client_id: Some("till-7".into()),
+        auth_method: Some("tls_client_auth".into()),
+        ..ConnectionArgs::default()
+    };
+    let err = Settings::resolve(&args, &no_env).err().unwrap().to_string();
+    assert!(
+        err.contains("--client-cert") && err.contains("OUTBAND_POS_CLIENT_KEY"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["till-7.shop.test".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_file, key_file) = (dir.path().join("till.pem"), dir.path().join("till.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let config = dir.path().join("pos.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "auth_method = \"self_signed_tls_client_auth\"\nclient_cert = {:?}\nclient_key = {:?}\nca_file = {:?}\n",
+            cert_file, key_file, cert_file
+        ),
+    )
+    .unwrap();
+    let from_file = ConnectionArgs {
+        client_id: Some("till-7".into()),
+        config: Some(config.clone()),
+        ..ConnectionArgs::default()
+    };
+    let settings = Settings::resolve(&from_file, &no_env).unwrap();
+    assert!(matches!(settings.auth, ClientAuth::SelfSignedTlsClientAuth));
+    assert!(settings.tls.has_client_certificate());
+
+    let flag_wins = ConnectionArgs {
+        auth_method: Some("tls_client_auth".into()),
+        ..from_file
+    };
+    let settings = Settings::resolve(&flag_wins, &no_env).unwrap();
+    assert!(matches!(settings.auth, ClientAuth::TlsClientAuth));
+
+    let no_key = ConnectionArgs {
+        client_cert: Some(cert_file),
+        ..ConnectionArgs::default()
+    };
+    let err = format!("{:#}", Settings::resolve(&no_key, &no_env).err().unwrap());
+    assert!(err.contains("--client-key") && err.contains("give both"), "{err}");
+}
