@@ -90,6 +90,9 @@ pub struct ProviderMetadata {
     /// Whether the `request` parameter is supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_parameter_supported: Option<bool>,
+    /// Algs accepted for signed request objects (JAR, [RFC 9101](https://www.rfc-editor.org/rfc/rfc9101)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_object_signing_alg_values_supported: Vec<String>,
     /// Whether `request_uri` is supported. OpenID Connect's default is `true`, so we
     /// always say it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -56,6 +56,12 @@ pub async fn run_once(state: &AppState) {
         (Ok(_), Ok(_)) => {}
         _ => tracing::warn!("could not purge expired device tokens or activation codes; will retry"),
     }
+    // Codes stay an hour past expiry so a late replay still revokes their tokens.
+    match store.purge_expired_browser_rows(now, now.saturating_sub(3600)).await {
+        Ok(rows) if rows > 0 => tracing::debug!(rows, "purged expired browser-flow rows"),
+        Ok(_) => {}
+        Err(_) => tracing::warn!("could not purge expired browser-flow rows; will retry"),
+    }
 }
 
 /// Runs housekeeping every [`INTERVAL`] until `shutdown` completes.

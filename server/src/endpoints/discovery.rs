@@ -129,7 +129,9 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         token_endpoint_auth_signing_alg_values_supported: algs,
         introspection_endpoint_auth_methods_supported: auth_methods.clone(),
         revocation_endpoint_auth_methods_supported: auth_methods,
-        request_parameter_supported: Some(false),
+        request_parameter_supported: Some(true),
+        // The union over profiles (CIBA_REQUEST_ALGS); each client is held to its profile's list.
+        request_object_signing_alg_values_supported: strings(&mut CIBA_REQUEST_ALGS.iter().map(|a| a.as_str())),
         request_uri_parameter_supported: Some(false),
         claims_parameter_supported: Some(false),
         tls_client_certificate_bound_access_tokens: mtls.map(|_| true),

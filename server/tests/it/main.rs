@@ -23,6 +23,7 @@ mod discovery;
 mod dpop;
 mod events;
 mod introspect;
+mod jar;
 mod mtls;
 mod openapi;
 mod outbound;

@@ -1,0 +1,393 @@
+//! The steps of the authorization code flow in the browser:
+//! `/authorize` → login page → consent page → redirect with `code`, `state`
+//! and `iss` ([RFC 9207](https://www.rfc-editor.org/rfc/rfc9207)).
+//!
+//! The validated request lives in an interaction row between the pages; its id
+//! and CSRF token travel in the forms, and it only works from the browser that
+//! started it (`outband_browser` cookie). The decision ends the interaction in
+//! one statement, so a double click issues one code.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use outband_protocol::{ErrorCode, Password};
+use url::Url;
+
+use crate::authorize::browser::{self, LoginOutcome, INTERACTION_LIFETIME};
+use crate::authorize::pages::{self, ConsentForm, LoginForm};
+use crate::authorize::request::{self, AuthorizationRequest, Params, Rejection, REQUEST_URI_PREFIX};
+use crate::authorize::request_object;
+use crate::error::{Error, Result};
+use crate::profile::Policy;
+use crate::state::AppState;
+use crate::store::{AuthorizationCodeRecord, ClientRecord, InteractionRecord};
+use crate::tokens::random_token;
+
+/// How long an authorization code lives, in seconds.
+pub const CODE_LIFETIME: i64 = 60;
+
+/// A `303 See Other` to `redirect_uri` with `params`, `state` and `iss` added to its query.
+fn redirect(state: &AppState, redirect_uri: &str, params: &[(&str, &str)], client_state: Option<&str>) -> Response {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return pages::error(StatusCode::BAD_REQUEST, "The application's redirect_uri is not a URL.");
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in params {
+            query.append_pair(name, value);
+        }
+        if let Some(value) = client_state {
+            query.append_pair("state", value);
+        }
+        query.append_pair("iss", &state.settings.issuer);
+    }
+    match HeaderValue::from_str(url.as_str()) {
+        Ok(location) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, location),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+        )
+            .into_response(),
+        Err(_) => pages::error(
+            StatusCode::BAD_REQUEST,
+            "The application's redirect_uri cannot be used.",
+        ),
+    }
+}
+
+/// An error response to the client at its redirect URI.
+fn redirect_error(state: &AppState, redirect_uri: &str, client_state: Option<&str>, error: &Error) -> Response {
+    let code = error.code();
+    let description = match error {
+        Error::OAuth { description, .. } | Error::Detailed { description, .. } => description.to_string(),
+        _ => "the server could not complete the request".to_owned(),
+    };
+    redirect(
+        state,
+        redirect_uri,
+        &[("error", code.as_str()), ("error_description", &description)],
+        client_state,
+    )
+}
+
+/// The response for a refused request.
+pub fn reject(state: &AppState, rejection: Rejection) -> Response {
+    match rejection {
+        Rejection::Page(message) => pages::error(StatusCode::BAD_REQUEST, &message),
+        Rejection::Redirect {
+            redirect_uri,
+            state: client_state,
+            error,
+        } => redirect_error(state, &redirect_uri, client_state.as_deref(), &error),
+        Rejection::Internal(error) => (*error).into_response(),
+    }
+}
+
+/// The parameters to work on: those pushed to `/par` when `request_uri` is sent
+/// (used up here, RFC 9126 §4), else those of the signed `request` object, else
+/// the request's own; the client or its profile may require them pushed.
+async fn effective_params(state: &AppState, client: &ClientRecord, params: Params) -> Result<Params, Rejection> {
+    if let Some(uri) = params.get("request_uri") {
+        let Some(random) = uri.strip_prefix(REQUEST_URI_PREFIX) else {
+            return Err(Rejection::Page(
+                "The application sent a request_uri this server did not issue.".into(),
+            ));
+        };
+        let stored = state
+            .store
+            .take_pushed_request(&browser::hash(random), client.client_id(), state.now())
+            .await
+            .map_err(Error::from)?
+            .ok_or(Rejection::Page(
+                "This sign-in link has expired or was already used.".into(),
+            ))?;
+        return serde_json::from_str(&stored).map_err(|e| Rejection::from(Error::internal(e.to_string())));
+    }
+    let params = match params.get("request") {
+        Some(jwt) => match request_object::parameters(state, client, jwt).await {
+            Ok(inner) => inner,
+            Err(error) => return Err(outer_rejection(&params, client, error)),
+        },
+        None => params,
+    };
+    let policy = Policy::of(client.metadata.profile);
+    if client.metadata.require_pushed_authorization_requests || policy.requires_par() {
+        // Validated first, so the error goes only to a registered redirect URI.
+        let checked = request::validate(&params, client)?;
+        return Err(Rejection::Redirect {
+            redirect_uri: checked.redirect_uri,
+            state: checked.state,
+            error: Box::new(Error::invalid_request(
+                "this client must push its authorization requests to the pushed_authorization_request_endpoint first",
+            )),
+        });
+    }
+    Ok(params)
+}
+
+/// A bad request object: reported at the redirect URI beside it when that is
+/// registered, else on a page (the object's own cannot be trusted).
+fn outer_rejection(params: &Params, client: &ClientRecord, error: Error) -> Rejection {
+    match params.get("redirect_uri") {
+        Some(uri) if request::registered_redirect_uri(client, uri) => Rejection::Redirect {
+            redirect_uri: uri.clone(),
+            state: params.get("state").cloned(),
+            error: Box::new(error),
+        },
+        _ => match error {
+            Error::OAuth { description, .. } => Rejection::Page(description),
+            other => Rejection::from(other),
+        },
+    }
+}
+
+/// `GET`/`POST /authorize`: validates the request, then shows the login page,
+/// or the consent page when the browser has a login session that satisfies
+/// `prompt` and `max_age`.
+pub async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> Result<Response, Rejection> {
+    let Some(client_id) = params.get("client_id") else {
+        return Err(Rejection::Page("The application sent no client_id.".into()));
+    };
+    let client = state
+        .client(&outband_protocol::ClientId::new(client_id.as_str()))
+        .await
+        .map_err(Error::from)?
+        .ok_or(Rejection::Page("The application is not registered here.".into()))?;
+    let params = effective_params(state, &client, params).await?;
+    let request = request::validate(&params, &client)?;
+    let now = state.now();
+    let session = browser::current_session(state, headers).await?;
+    let session =
+        session.filter(|(s, _)| !request.prompt.login && request.max_age.is_none_or(|max| now - s.auth_time <= max));
+    if request.prompt.none {
+        let (code, description) = if session.is_none() {
+            (ErrorCode::LoginRequired, "the user is not logged in")
+        } else {
+            (ErrorCode::ConsentRequired, "the user has not yet approved this request")
+        };
+        return Err(Rejection::Redirect {
+            redirect_uri: request.redirect_uri,
+            state: request.state,
+            error: Box::new(Error::new(code, description)),
+        });
+    }
+    let (browser_id, set_browser) = browser::browser_id(state, headers)?;
+    let (id, csrf) = (random_token(), random_token());
+    let request_json = serde_json::to_string(&request).map_err(|e| Error::internal(e.to_string()))?;
+    state
+        .store
+        .insert_interaction(&InteractionRecord {
+            id_hash: browser::hash(&id),
+            browser_hash: browser::hash(&browser_id),
+            csrf_hash: browser::hash(&csrf),
+            client_id: client.client_id().clone(),
+            request: request_json,
+            subject: session.as_ref().map(|(s, _)| s.subject.clone()),
+            auth_time: session.as_ref().map(|(s, _)| s.auth_time),
+            created_at: now,
+            expires_at: now + INTERACTION_LIFETIME,
+        })
+        .await
+        .map_err(Error::from)?;
+    let mut response = match &session {
+        Some((_, user)) => consent_response(&client, &request, &user.username, &id, &csrf),
+        None => pages::login(
+            StatusCode::OK,
+            &LoginForm {
+                client_name: client.metadata.display_name(),
+                interaction: &id,
+                csrf: &csrf,
+                username: request.login_hint.as_deref(),
+                error: None,
+            },
+        ),
+    };
+    if let Some(cookie) = set_browser {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+fn consent_response(
+    client: &ClientRecord,
+    request: &AuthorizationRequest,
+    username: &str,
+    id: &str,
+    csrf: &str,
+) -> Response {
+    pages::consent(&ConsentForm {
+        client_name: client.metadata.display_name(),
+        username,
+        scopes: request.scope.iter().collect(),
+        authorization_details: request.authorization_details.as_ref(),
+        interaction: id,
+        csrf,
+    })
+}
+
+/// The interaction a form or link names, when it is live and this browser's
+/// (and, for forms, the CSRF token matches).
+async fn interaction(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+    csrf_required: bool,
+) -> Result<Option<InteractionRecord>> {
+    let Some(id) = params.get("interaction") else {
+        return Ok(None);
+    };
+    let Some(record) = state.store.interaction(&browser::hash(id), state.now()).await? else {
+        return Ok(None);
+    };
+    let same_browser =
+        browser::cookie(headers, browser::BROWSER_COOKIE).is_some_and(|b| browser::matches(&b, &record.browser_hash));
+    let csrf_ok = !csrf_required
+        || params
+            .get("csrf")
+            .is_some_and(|c| browser::matches(c, &record.csrf_hash));
+    Ok((same_browser && csrf_ok).then_some(record))
+}
+
+fn stale_form() -> Response {
+    pages::error(
+        StatusCode::BAD_REQUEST,
+        "This page has expired or was not opened in this browser.",
+    )
+}
+
+fn stored_request(record: &InteractionRecord) -> Result<AuthorizationRequest> {
+    serde_json::from_str(&record.request).map_err(|e| Error::internal(format!("stored interaction: {e}")))
+}
+
+/// `POST /authorize/login`: checks the password; on success starts a login
+/// session and sends the browser on to the consent page.
+pub async fn login(state: &AppState, headers: &HeaderMap, address: &str, form: Params) -> Result<Response> {
+    let Some(record) = interaction(state, headers, &form, true).await? else {
+        return Ok(stale_form());
+    };
+    let client = state.client(&record.client_id).await?;
+    let client_name = client
+        .as_ref()
+        .map_or(record.client_id.as_str(), |c| c.metadata.display_name());
+    let (Some(id), Some(csrf)) = (form.get("interaction"), form.get("csrf")) else {
+        return Ok(stale_form());
+    };
+    let username = form.get("username").map(String::as_str);
+    let page = |status, error| {
+        pages::login(
+            status,
+            &LoginForm {
+                client_name,
+                interaction: id,
+                csrf,
+                username,
+                error: Some(error),
+            },
+        )
+    };
+    let (Some(username), Some(password)) = (username, form.get("password")) else {
+        return Ok(page(StatusCode::OK, "Enter your username and password."));
+    };
+    let user = match browser::check_login(state, username, Password::new(password.as_str()), address).await? {
+        LoginOutcome::Success(user) => user,
+        LoginOutcome::Failed => return Ok(page(StatusCode::OK, "Wrong username or password.")),
+        LoginOutcome::Throttled => {
+            return Ok(page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed attempts. Wait 15 minutes and try again.",
+            ))
+        }
+    };
+    let now = state.now();
+    let session_cookie = browser::start_session(state, &user.subject, now).await?;
+    if !state
+        .store
+        .set_interaction_user(&record.id_hash, &user.subject, now)
+        .await?
+    {
+        return Ok(stale_form());
+    }
+    let location = HeaderValue::from_str(&format!("/authorize/consent?interaction={id}"))
+        .map_err(|e| Error::internal(e.to_string()))?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location), (header::SET_COOKIE, session_cookie)],
+    )
+        .into_response())
+}
+
+/// `GET /authorize/consent`: the consent page of a logged-in interaction.
+pub async fn consent_page(state: &AppState, headers: &HeaderMap, query: Params) -> Result<Response> {
+    let Some(record) = interaction(state, headers, &query, false).await? else {
+        return Ok(stale_form());
+    };
+    let (Some(subject), Some(id)) = (record.subject.as_ref(), query.get("interaction")) else {
+        return Ok(stale_form());
+    };
+    let (Some(client), Some(user)) = (state.client(&record.client_id).await?, state.store.user(subject).await?) else {
+        return Ok(stale_form());
+    };
+    // Only the CSRF token's hash is kept, so this page gets a fresh one.
+    let request = stored_request(&record)?;
+    let csrf = random_token();
+    if !state
+        .store
+        .set_interaction_csrf(&record.id_hash, &browser::hash(&csrf))
+        .await?
+    {
+        return Ok(stale_form());
+    }
+    Ok(consent_response(&client, &request, &user.username, id, &csrf))
+}
+
+/// `POST /authorize/consent`: the user's decision; redirects to the client with
+/// a code or `access_denied`.
+pub async fn decide(state: &AppState, headers: &HeaderMap, form: Params) -> Result<Response> {
+    let Some(record) = interaction(state, headers, &form, true).await? else {
+        return Ok(stale_form());
+    };
+    let (Some(subject), Some(auth_time)) = (record.subject.clone(), record.auth_time) else {
+        return Ok(stale_form());
+    };
+    if !state.store.finish_interaction(&record.id_hash).await? {
+        return Ok(stale_form());
+    }
+    let request = stored_request(&record)?;
+    let approved = form.get("decision").map(String::as_str) == Some("approve");
+    let user_ok = state.store.user(&subject).await?.is_some_and(|u| !u.locked);
+    if !approved || !user_ok {
+        let error = Error::new(ErrorCode::AccessDenied, "the user denied the request");
+        return Ok(redirect_error(
+            state,
+            &request.redirect_uri,
+            request.state.as_deref(),
+            &error,
+        ));
+    }
+    let code = random_token();
+    state
+        .store
+        .insert_authorization_code(&AuthorizationCodeRecord {
+            code_hash: browser::hash(&code),
+            client_id: request.client_id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            subject,
+            scope: request.scope.clone(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.as_ref().map(|(c, _)| c.clone()),
+            code_challenge_method: request.code_challenge.as_ref().map(|(_, m)| m.as_str().to_owned()),
+            authorization_details: request.authorization_details.as_ref().map(ToString::to_string),
+            auth_time,
+            grant_id: random_token(),
+            expires_at: state.now() + CODE_LIFETIME,
+            used: false,
+        })
+        .await?;
+    Ok(redirect(
+        state,
+        &request.redirect_uri,
+        &[("code", &code)],
+        request.state.as_deref(),
+    ))
+}

@@ -1,0 +1,245 @@
+//! The server-rendered pages of the browser flows: login, consent and error.
+//! Plain HTML forms with labelled fields; no JavaScript, no external resources
+//! (so nothing leaks the page's URL in a `Referer`). Every value from a request
+//! or the database is escaped.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::Value;
+
+use crate::payments::{PaymentInitiation, PAYMENT_INITIATION};
+
+/// Escapes text for HTML element content and double-quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;\
+line-height:1.5;color:#1b1b1b}label{display:block;margin-top:1rem;font-weight:600}\
+input[type=text],input[type=password]{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
+button{margin-top:1.5rem;margin-right:.5rem;padding:.6rem 1.2rem;font-size:1rem}\
+.error{color:#a00000;font-weight:600}.detail{border:1px solid #888;padding:.5rem 1rem;margin:.5rem 0}";
+
+/// A complete page with `status`, never cached, never framed.
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
+        title = escape(title),
+    );
+    let mut response = (status, Html(html)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// An error the user sees (nothing can be sent back to the application).
+pub fn error(status: StatusCode, message: &str) -> Response {
+    page(
+        status,
+        "Sign-in problem",
+        &format!(
+            "<h1>Something is wrong with this sign-in</h1><p role=\"alert\">{}</p>\
+             <p>Go back to the application and start again.</p>",
+            escape(message)
+        ),
+    )
+}
+
+/// What the login form needs.
+#[derive(Debug)]
+pub struct LoginForm<'a> {
+    /// The application's name.
+    pub client_name: &'a str,
+    /// The interaction id.
+    pub interaction: &'a str,
+    /// The CSRF token.
+    pub csrf: &'a str,
+    /// Username to fill in.
+    pub username: Option<&'a str>,
+    /// An error to show above the form.
+    pub error: Option<&'a str>,
+}
+
+/// The login page.
+pub fn login(status: StatusCode, form: &LoginForm<'_>) -> Response {
+    let error = form
+        .error
+        .map(|e| format!("<p class=\"error\" role=\"alert\" id=\"login-error\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    let described = if form.error.is_some() {
+        " aria-describedby=\"login-error\""
+    } else {
+        ""
+    };
+    let body = format!(
+        "<h1>Sign in</h1><p>{client} asks you to sign in.</p>{error}\
+         <form method=\"post\" action=\"/authorize/login\">\
+         <input type=\"hidden\" name=\"interaction\" value=\"{interaction}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"username\">Username</label>\
+         <input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{username}\"{described}>\
+         <label for=\"password\">Password</label>\
+         <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required{described}>\
+         <button type=\"submit\">Sign in</button></form>",
+        client = escape(form.client_name),
+        interaction = escape(form.interaction),
+        csrf = escape(form.csrf),
+        username = escape(form.username.unwrap_or_default()),
+    );
+    page(status, "Sign in", &body)
+}
+
+/// What the consent form needs.
+#[derive(Debug)]
+pub struct ConsentForm<'a> {
+    /// The application's name.
+    pub client_name: &'a str,
+    /// Who is logged in.
+    pub username: &'a str,
+    /// The requested scopes.
+    pub scopes: Vec<&'a str>,
+    /// The requested authorization details.
+    pub authorization_details: Option<&'a Value>,
+    /// The interaction id.
+    pub interaction: &'a str,
+    /// The CSRF token.
+    pub csrf: &'a str,
+}
+
+/// The consent page.
+pub fn consent(form: &ConsentForm<'_>) -> Response {
+    let scopes: String = form
+        .scopes
+        .iter()
+        .map(|s| format!("<li>{}</li>", escape(&describe_scope(s))))
+        .collect();
+    let details: String = form
+        .authorization_details
+        .and_then(Value::as_array)
+        .map(|items| items.iter().map(describe_detail).collect())
+        .unwrap_or_default();
+    let details = if details.is_empty() {
+        String::new()
+    } else {
+        format!("<h2>It also asks you to approve</h2>{details}")
+    };
+    let body = format!(
+        "<h1>Allow access?</h1><p>You are signed in as <strong>{user}</strong>.</p>\
+         <p><strong>{client}</strong> asks to:</p><ul>{scopes}</ul>{details}\
+         <form method=\"post\" action=\"/authorize/consent\">\
+         <input type=\"hidden\" name=\"interaction\" value=\"{interaction}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        user = escape(form.username),
+        client = escape(form.client_name),
+        interaction = escape(form.interaction),
+        csrf = escape(form.csrf),
+    );
+    page(StatusCode::OK, "Allow access?", &body)
+}
+
+/// A scope in plain words.
+fn describe_scope(scope: &str) -> String {
+    match scope {
+        "openid" => "know who you are (your user id)".into(),
+        "profile" => "see your name and username".into(),
+        "email" => "see your e-mail address".into(),
+        "phone" => "see your phone number".into(),
+        "offline_access" => "keep access while you are not using it".into(),
+        "payments" => "make payments you approve".into(),
+        "refunds" => "refund payments made to it".into(),
+        "accounts" => "see your accounts and balances".into(),
+        other => format!("use the permission \u{201c}{other}\u{201d}"),
+    }
+}
+
+/// An authorization detail in plain words.
+fn describe_detail(detail: &Value) -> String {
+    let kind = detail.get("type").and_then(Value::as_str).unwrap_or_default();
+    let payment = (kind == PAYMENT_INITIATION)
+        .then(|| serde_json::from_value::<PaymentInitiation>(detail.clone()).ok())
+        .flatten();
+    let text = match payment {
+        Some(p) => {
+            let account = p
+                .creditor_account
+                .as_ref()
+                .and_then(|a| a.get("iban"))
+                .and_then(Value::as_str)
+                .map(|iban| format!("<br>Account: {}", escape(iban)))
+                .unwrap_or_default();
+            let reference = p
+                .remittance_information_unstructured
+                .as_deref()
+                .map(|r| format!("<br>Reference: {}", escape(r)))
+                .unwrap_or_default();
+            format!(
+                "Pay <strong>{} {}</strong> to <strong>{}</strong>{account}{reference}",
+                escape(&p.instructed_amount.currency),
+                escape(&p.instructed_amount.amount),
+                escape(&p.creditor_name),
+            )
+        }
+        None if kind == "account_information" => {
+            let access: Vec<&str> = detail
+                .get("access")
+                .and_then(Value::as_array)
+                .map(|kinds| kinds.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            format!("See your accounts: {}", escape(&access.join(" and ")))
+        }
+        None => format!("Access of type \u{201c}{}\u{201d}", escape(kind)),
+    };
+    format!("<p class=\"detail\">{text}</p>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn payments_in_plain_words() {
+        let detail = serde_json::json!({
+            "type": "payment_initiation",
+            "instructedAmount": {"currency": "EUR", "amount": "12.50"},
+            "creditorName": "Corner <Café>",
+            "creditorAccount": {"iban": "DE89370400440532013000"}
+        });
+        let text = describe_detail(&detail);
+        assert!(
+            text.contains("Pay <strong>EUR 12.50</strong> to <strong>Corner &lt;Café&gt;</strong>"),
+            "{text}"
+        );
+        assert!(text.contains("DE89370400440532013000"));
+    }
+}

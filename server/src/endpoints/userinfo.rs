@@ -1,0 +1,61 @@
+//! The UserInfo endpoint ([OpenID Connect Core §5.3](https://openid.net/specs/openid-connect-core-1_0.html#UserInfo)):
+//! `GET` or `POST /userinfo` with an access token carrying `openid`, presented
+//! as its binding asks (Bearer, or DPoP with a proof; [`ResourceAuth`]). The
+//! claims follow the token's scope (§5.4): `profile` → `name`,
+//! `preferred_username`; `email` → `email`; `phone` → `phone_number`.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use outband_protocol::ErrorCode;
+use serde_json::{json, Map};
+
+use crate::auth::dpop;
+use crate::auth::resource::{challenge_error, ResourceAuth};
+use crate::error::Result;
+use crate::state::AppState;
+
+/// `GET`/`POST /userinfo`; answers carry a fresh `DPoP-Nonce`.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/userinfo", get(userinfo).post(userinfo))
+        .layer(middleware::from_fn_with_state(state.clone(), dpop::add_nonce))
+}
+
+async fn userinfo(State(state): State<AppState>, auth: ResourceAuth) -> Result<impl IntoResponse> {
+    auth.require_scope("openid")?;
+    let no_user = || {
+        challenge_error(
+            auth.scheme,
+            ErrorCode::InvalidToken,
+            "this access token was not issued for a user who still exists".into(),
+            None,
+        )
+    };
+    let subject = auth.subject().ok_or_else(no_user)?;
+    let user = state
+        .store
+        .user(subject)
+        .await?
+        .filter(|u| !u.locked)
+        .ok_or_else(no_user)?;
+    let scope = &auth.token.scope;
+    let mut claims = Map::new();
+    claims.insert("sub".into(), json!(user.subject.as_str()));
+    if scope.contains("profile") {
+        claims.insert("preferred_username".into(), json!(user.username));
+        if let Some(name) = &user.name {
+            claims.insert("name".into(), json!(name));
+        }
+    }
+    if let (true, Some(email)) = (scope.contains("email"), &user.email) {
+        claims.insert("email".into(), json!(email));
+    }
+    if let (true, Some(phone)) = (scope.contains("phone"), &user.phone) {
+        claims.insert("phone_number".into(), json!(phone));
+    }
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(claims)))
+}
