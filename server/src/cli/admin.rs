@@ -92,6 +92,10 @@ pub struct ClientAddArgs {
     /// CIBA approvals need the number shown on the terminal typed on the device.
     #[arg(long)]
     pub number_matching: bool,
+    /// RFC 9396 authorization details type the client may use (repeat for
+    /// several; every known type when not given).
+    #[arg(long = "authorization-details-type")]
+    pub authorization_details_types: Vec<String>,
     /// A JSON file of client metadata; the flags above are ignored except --id and --secret.
     #[arg(long)]
     pub metadata_file: Option<PathBuf>,
@@ -309,6 +313,8 @@ async fn client_add(store: &Store, args: ClientAddArgs, json_out: bool) -> anyho
             m.tls_client_certificate_bound_access_tokens = args.tls_bound;
             m.access_token_format = args.access_token_format;
             m.number_matching = args.number_matching;
+            m.authorization_details_types =
+                (!args.authorization_details_types.is_empty()).then(|| args.authorization_details_types.clone());
             m
         }
     };
