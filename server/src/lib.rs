@@ -84,7 +84,10 @@ pub fn app(state: AppState) -> Router {
     // The token, device and resource APIs' middleware needs the state (it mints DPoP nonces).
     endpoints::router(&state)
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), tls::peer::peer_certificate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            tls::peer::peer_certificate,
+        ))
         .layer(DefaultBodyLimit::max(extract::MAX_FORM_BYTES))
         .layer(middleware::from_fn(log_internal_errors))
         .layer(TimeoutLayer::with_status_code(

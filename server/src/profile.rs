@@ -215,7 +215,11 @@ mod tests {
 
     #[test]
     fn browser_flow_rules() {
-        for profile in [Profile::Fapi2Security, Profile::Fapi2MessageSigning, Profile::OpenbankingBr] {
+        for profile in [
+            Profile::Fapi2Security,
+            Profile::Fapi2MessageSigning,
+            Profile::OpenbankingBr,
+        ] {
             assert!(Policy::of(profile).requires_par(), "{profile}");
         }
         for profile in [Profile::Oidc, Profile::Fapi1Advanced, Profile::FapiCiba] {
@@ -223,7 +227,10 @@ mod tests {
         }
         assert!(Policy::of(Profile::Oidc).allows_plain_pkce() && !Policy::of(Profile::Oidc).requires_pkce());
         for profile in [Profile::Fapi1Advanced, Profile::Fapi2Security, Profile::Fapi1Baseline] {
-            assert!(Policy::of(profile).requires_pkce() && !Policy::of(profile).allows_plain_pkce(), "{profile}");
+            assert!(
+                Policy::of(profile).requires_pkce() && !Policy::of(profile).allows_plain_pkce(),
+                "{profile}"
+            );
         }
     }
 

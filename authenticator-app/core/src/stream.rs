@@ -268,7 +268,10 @@ impl Watcher<'_> {
         match self.session.verify_ref(entry).await {
             Ok(request) => {
                 self.shown.insert(request.id.clone());
-                self.send(WatchEvent::Request { request: Box::new(request) }).await
+                self.send(WatchEvent::Request {
+                    request: Box::new(request),
+                })
+                .await
             }
             Err(Error::Network(error)) => Err(Ended::Dropped(error)),
             Err(err) => {

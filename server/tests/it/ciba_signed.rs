@@ -211,8 +211,7 @@ async fn fapi_ciba_needs_a_binding_message_without_authorization_details() {
         .contains("binding_message"));
     let with = send(request_object(&key.key, json!({}))).await;
     assert_eq!(with.status, 200, "{}", with.text);
-    let details =
-        json!([{ "type": "payment_initiation", "instructedAmount": { "currency": "EUR", "amount": "1.00" }, "creditorName": "Kiosk" }]);
+    let details = json!([{ "type": "payment_initiation", "instructedAmount": { "currency": "EUR", "amount": "1.00" }, "creditorName": "Kiosk" }]);
     let with_details = send(request_object(
         &key.key,
         json!({ "binding_message": null, "authorization_details": details }),

@@ -55,7 +55,10 @@ async fn both_metadata_documents_tell_the_same_truth() {
     assert_eq!(m["require_pushed_authorization_requests"], false);
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
-    assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256", "plain"]));
+    assert_eq!(
+        m["code_challenge_methods_supported"],
+        serde_json::json!(["S256", "plain"])
+    );
 }
 
 #[tokio::test]
