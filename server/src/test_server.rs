@@ -66,7 +66,8 @@ fn shared_keys() -> &'static Vec<KeyRecord> {
 
 /// A running server. Dropping it stops it.
 pub struct TestServer {
-    /// `http://127.0.0.1:<port>`: the issuer and the base URL.
+    /// `http://127.0.0.1:<port>` (`https` from [`start_tls`](Self::start_tls)):
+    /// the issuer and the base URL.
     pub url: String,
     /// The running server's state (replaced by [`restart`](Self::restart)).
     pub state: AppState,
@@ -95,6 +96,17 @@ impl TestServer {
     /// instead of [`T0`]: e.g. the real time, for tests of another process
     /// that reads the system clock (its DPoP proofs must be fresh).
     pub fn start_at(now: i64, extra_toml: &str) -> Self {
+        Self::start_scheme("http", now, extra_toml)
+    }
+
+    /// [`start_at`](Self::start_at) speaking TLS with the `[tls]` table
+    /// `tls_toml` (the server's own listener code: [`crate::run`] with
+    /// `tls.cert_file`); the issuer is `https://127.0.0.1:<port>`.
+    pub fn start_tls(now: i64, tls_toml: &str) -> Self {
+        Self::start_scheme("https", now, tls_toml)
+    }
+
+    fn start_scheme(scheme: &str, now: i64, extra_toml: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("outband.key");
         std::fs::write(&key_file, URL_SAFE_NO_PAD.encode(SEAL_KEY)).unwrap();
@@ -105,7 +117,7 @@ impl TestServer {
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let url = format!("http://{addr}");
+        let url = format!("{scheme}://{addr}");
         let config = format!(
             "issuer = \"{url}\"\nenvironment = \"development\"\nkey_file = \"{}\"\n{LOOPBACK_OUTBOUND}{extra_toml}",
             key_file.display()
@@ -281,15 +293,28 @@ impl TestServer {
     /// Approves or denies a request as a device would (without one).
     pub async fn decide(&self, auth_req_id: &AuthReqId, approve: bool) {
         let id = self.request(auth_req_id).await.id;
-        let decision = CibaDecision {
-            approve,
-            device_id: None,
-            amr: Some("[\"hwk\",\"pin\"]".into()),
-            acr: None,
-            deny_reason: (!approve).then(|| "the customer said no".into()),
-        };
+        let decision = device_decision(approve);
         self.on_server(|state| async move { crate::ciba::lifecycle::decide(&state, &id, &decision).await.unwrap() })
             .await;
+    }
+
+    /// [`decide`](Self::decide) from synchronous code (e.g. a progress
+    /// callback of a test's client): blocks until the server has applied it.
+    pub fn decide_blocking(&self, auth_req_id: &AuthReqId, approve: bool) {
+        let runtime = self.runtime.as_ref().expect("the test server is stopped");
+        let state = self.state.clone();
+        let hash = auth_req_id.hash();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        runtime.spawn(async move {
+            let record = state.store.ciba_request_by_hash(&hash).await.unwrap().unwrap();
+            crate::ciba::lifecycle::decide(&state, &record.id, &device_decision(approve))
+                .await
+                .unwrap();
+            done_tx.send(()).unwrap();
+        });
+        done_rx
+            .recv()
+            .expect("the decision was not applied (see the panic above)");
     }
 
     /// Revokes device `device_id` as an operator would (`devices revoke`); its
@@ -341,6 +366,17 @@ impl Drop for TestServer {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+/// A device's answer (approve, or deny with a reason), without a device.
+fn device_decision(approve: bool) -> CibaDecision {
+    CibaDecision {
+        approve,
+        device_id: None,
+        amr: Some("[\"hwk\",\"pin\"]".into()),
+        acr: None,
+        deny_reason: (!approve).then(|| "the customer said no".into()),
     }
 }
 

@@ -47,7 +47,7 @@ async fn server_with(customer: &str, decision: Option<TestDecision>) -> TestServ
             meta.scope = outband_protocol::Scope::new("openid payments refunds");
         })
         .await;
-    server.add_user(customer, decision).await;
+    server.add_test_user(customer, decision).await;
     server
 }
 

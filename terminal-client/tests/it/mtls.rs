@@ -20,7 +20,7 @@ use outband_terminal::{CancelToken, ClientAuth, ClientTls, NotificationListener,
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 use serde_json::{json, Value};
 
-use crate::support::{new_key, sale, TestServer, T0};
+use crate::support::{new_key, sale, TerminalServer, TestServer, T0};
 
 /// The subject of till A's certificate, as registered (RFC 4514).
 const DN_A: &str = "CN=till-a,O=Corner Cafe,C=DE";
@@ -186,7 +186,7 @@ async fn fapi_ciba_poll_pays_with_the_certificate_the_token_is_bound_to() {
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let key = Arc::new(new_key(SigningAlg::ES256));
     add_fapi_ciba_till(&server, "fapi-till", DeliveryMode::Poll, None, &key).await;
-    server.add_user("bob", Some(TestDecision::Approve)).await;
+    server.add_test_user("bob", Some(TestDecision::Approve)).await;
 
     let metadata = client(&server, "fapi-till", &pki.tls(None))
         .build()
@@ -267,7 +267,7 @@ async fn fapi_ciba_ping_redeems_and_pays_with_the_certificate() {
     let server = TestServer::start_tls(T0, &pki.server_toml());
     let key = Arc::new(new_key(SigningAlg::ES256));
     add_fapi_ciba_till(&server, "ping-till", DeliveryMode::Ping, Some(&listener.url()), &key).await;
-    server.add_user("bob", Some(TestDecision::Approve)).await;
+    server.add_test_user("bob", Some(TestDecision::Approve)).await;
 
     let till = client(&server, "ping-till", &pki.tls(Some(&pki.a)))
         .set_request_object_key(Some(key))
@@ -303,7 +303,7 @@ async fn self_signed_tls_client_auth_pays_with_the_registered_certificate() {
             meta.scope = Scope::new(SCOPE);
         })
         .await;
-    server.add_user("bob", Some(TestDecision::Approve)).await;
+    server.add_test_user("bob", Some(TestDecision::Approve)).await;
 
     // Till A's certificate is CA-issued, but not the one in the JWKS.
     let wrong = client(&server, "self-till", &pki.tls(Some(&pki.a)))
@@ -335,7 +335,7 @@ async fn outband_pos_pays_with_its_client_certificate() {
             meta.scope = Scope::new(SCOPE);
         })
         .await;
-    server.add_user("bob", Some(TestDecision::Approve)).await;
+    server.add_test_user("bob", Some(TestDecision::Approve)).await;
     let data = tempfile::tempdir().unwrap();
     let pos = |cert: &str| {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_outband-pos"));

@@ -10,7 +10,7 @@ use outband_server::store::{CibaState, TestDecision};
 use outband_terminal::{CancelToken, CibaClient, NotificationListener, Outcome, Started, WaitEvent};
 use serde_json::json;
 
-use crate::support::{new_key, sale, TestServer, T0};
+use crate::support::{new_key, sale, TerminalServer, TestServer, T0};
 
 async fn listener() -> NotificationListener {
     NotificationListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -51,7 +51,7 @@ fn wait_in_background(
 #[tokio::test]
 async fn ping_then_redeem() {
     let (server, client, _listener) = setup(DeliveryMode::Ping).await;
-    server.add_user("bob", Some(TestDecision::Approve)).await;
+    server.add_test_user("bob", Some(TestDecision::Approve)).await;
     let started = client.start(sale("bob@example.com")).await.unwrap();
     assert!(started.client_notification_token().is_some());
     let outcome = client.wait(&started, &CancelToken::new()).await.unwrap();
@@ -68,7 +68,7 @@ async fn ping_then_redeem() {
 #[tokio::test]
 async fn push_tokens_are_accepted_after_checking_the_id_token() {
     let (server, client, _listener) = setup(DeliveryMode::Push).await;
-    server.add_user("bob", Some(TestDecision::Approve)).await;
+    server.add_test_user("bob", Some(TestDecision::Approve)).await;
     let started = client.start(sale("bob@example.com")).await.unwrap();
     let outcome = client.wait(&started, &CancelToken::new()).await.unwrap();
     let Outcome::Approved(tokens) = outcome else {
@@ -84,7 +84,7 @@ async fn push_tokens_are_accepted_after_checking_the_id_token() {
 #[tokio::test]
 async fn a_push_denial_ends_the_sale() {
     let (server, client, _listener) = setup(DeliveryMode::Push).await;
-    server.add_user("dave", Some(TestDecision::Deny)).await;
+    server.add_test_user("dave", Some(TestDecision::Deny)).await;
     let started = client.start(sale("dave@example.com")).await.unwrap();
     let outcome = client.wait(&started, &CancelToken::new()).await.unwrap();
     assert!(matches!(outcome, Outcome::Denied(_)), "{outcome:?}");
@@ -109,7 +109,7 @@ async fn post(listener: &NotificationListener, authorization: Option<&str>, body
 #[tokio::test]
 async fn forged_push_tokens_are_refused_and_the_real_ones_accepted() {
     let (server, client, listener) = setup(DeliveryMode::Push).await;
-    server.add_user("alice", None).await;
+    server.add_test_user("alice", None).await;
     let started = Arc::new(client.start(sale("alice@example.com")).await.unwrap());
     let (waiter, events) = wait_in_background(&client, &started);
     let bearer = format!("Bearer {}", started.client_notification_token().unwrap().secret());
@@ -185,7 +185,7 @@ async fn forged_push_tokens_are_refused_and_the_real_ones_accepted() {
 #[tokio::test]
 async fn a_wrong_bearer_gets_401_and_the_sale_still_completes() {
     let (server, client, listener) = setup(DeliveryMode::Ping).await;
-    server.add_user("alice", None).await;
+    server.add_test_user("alice", None).await;
     let started = Arc::new(client.start(sale("alice@example.com")).await.unwrap());
     let (waiter, events) = wait_in_background(&client, &started);
     let expected = started.client_notification_token().unwrap().secret().to_owned();

@@ -12,7 +12,7 @@ use outband_terminal::{
 };
 use serde_json::{json, Value};
 
-use crate::support::{new_key, sale, TestServer};
+use crate::support::{new_key, sale, TerminalServer, TestServer};
 
 const SCOPE: &str = "openid payments refunds";
 
@@ -23,7 +23,7 @@ async fn server() -> TestServer {
             meta.scope = outband_protocol::Scope::new(SCOPE);
         })
         .await;
-    server.add_user("bob", Some(TestDecision::Approve)).await;
+    server.add_test_user("bob", Some(TestDecision::Approve)).await;
     server
 }
 
@@ -163,7 +163,7 @@ async fn fapi2_tokens_are_dpop_bound_and_nonces_are_answered() {
             meta.scope = outband_protocol::Scope::new(SCOPE);
         })
         .await;
-    server.add_user("bob", Some(TestDecision::Approve)).await;
+    server.add_test_user("bob", Some(TestDecision::Approve)).await;
 
     // Without DPoP the FAPI 2 client gets no token.
     let bare = server

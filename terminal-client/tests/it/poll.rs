@@ -11,13 +11,13 @@ use outband_terminal::{CancelResult, CancelToken, ClientAuth, Outcome, PayError,
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::support::{new_key, sale, TestServer, T0};
+use crate::support::{new_key, sale, TerminalServer, TestServer, T0};
 
 #[tokio::test(start_paused = true)]
 async fn an_approved_sale_gives_a_receipt_of_the_granted_token() {
     let server = TestServer::start();
     server.add_client("till", DeliveryMode::Poll, None, |_| {}).await;
-    server.add_user("bob", Some(TestDecision::Approve)).await;
+    server.add_test_user("bob", Some(TestDecision::Approve)).await;
     let client = server.client("till").build().unwrap();
     let metadata = client.discover().await.unwrap();
     assert_eq!(metadata.issuer, server.url);
@@ -80,7 +80,7 @@ async fn an_approved_sale_gives_a_receipt_of_the_granted_token() {
 async fn a_denied_sale_ends_denied() {
     let server = TestServer::start();
     server.add_client("till", DeliveryMode::Poll, None, |_| {}).await;
-    server.add_user("dave", Some(TestDecision::Deny)).await;
+    server.add_test_user("dave", Some(TestDecision::Deny)).await;
     let client = server.client("till").build().unwrap();
     match client.pay(sale("dave@example.com"), &CancelToken::new()).await {
         Err(PayError::Denied(why)) => assert!(why.unwrap().contains("denied"), "the server's description"),
@@ -92,7 +92,7 @@ async fn a_denied_sale_ends_denied() {
 async fn a_sale_nobody_answers_expires() {
     let server = TestServer::start();
     server.add_client("till", DeliveryMode::Poll, None, |_| {}).await;
-    server.add_user("alice", None).await;
+    server.add_test_user("alice", None).await;
     let client = server.client("till").build().unwrap();
     let mut sale = sale("alice@example.com");
     sale.requested_expiry = Some(Duration::from_secs(2));
@@ -115,7 +115,7 @@ async fn a_sale_nobody_answers_expires() {
 async fn slow_down_adds_five_seconds_each_time() {
     let server = TestServer::start();
     server.add_client("till", DeliveryMode::Poll, None, |_| {}).await;
-    server.add_user("alice", None).await;
+    server.add_test_user("alice", None).await;
     let client = server.client("till").build().unwrap();
     let mut started = client.start(sale("alice@example.com")).await.unwrap();
     // Test-only: poll faster than the server allows. The server's clock stands
@@ -164,7 +164,7 @@ async fn slow_down_adds_five_seconds_each_time() {
 async fn cancelling_withdraws_the_sale_at_the_server() {
     let server = TestServer::start();
     server.add_client("till", DeliveryMode::Poll, None, |_| {}).await;
-    server.add_user("alice", None).await;
+    server.add_test_user("alice", None).await;
     let client = server.client("till").build().unwrap();
 
     let started = client.start(sale("alice@example.com")).await.unwrap();
@@ -211,7 +211,7 @@ async fn private_key_jwt_with_signed_request_objects() {
             meta.backchannel_authentication_request_signing_alg = Some(SigningAlg::ES256);
         })
         .await;
-    server.add_user("bob", Some(TestDecision::Approve)).await;
+    server.add_test_user("bob", Some(TestDecision::Approve)).await;
 
     let unsigned = server
         .client("signed-till")
