@@ -175,7 +175,9 @@ impl std::fmt::Debug for KeySet {
 }
 
 /// Makes a fresh generation of key records (one per algorithm), sealed.
-fn new_generation(sealer: &Sealer, generation: i64, now: UnixTime) -> Result<Vec<KeyRecord>, LoadKeysError> {
+/// Public so test harnesses can make one set of keys per process (RSA
+/// generation is slow) and copy it into every test database.
+pub fn new_generation(sealer: &Sealer, generation: i64, now: UnixTime) -> Result<Vec<KeyRecord>, LoadKeysError> {
     SERVER_ALGS
         .iter()
         .map(|&alg| {

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use outband_protocol::jose::SigningKey;
 use outband_protocol::TokenEndpointAuthMethod;
 use outband_protocol::{AuthReqId, ClientId, ClientMetadata, ClientSecret, DeliveryMode, GrantType, Scope, Subject};
 use serde_json::Value;
@@ -43,24 +42,7 @@ fn shared_keys() -> &'static Vec<KeyRecord> {
     static KEYS: OnceLock<Vec<KeyRecord>> = OnceLock::new();
     KEYS.get_or_init(|| {
         let sealer = Sealer::from_bytes(&SEAL_KEY).unwrap();
-        crate::keys::SERVER_ALGS
-            .iter()
-            .map(|&alg| {
-                let mut private = alg.generate_private_jwk().unwrap();
-                let key = SigningKey::from_private_jwk(&private, alg).unwrap();
-                private.set_key_id(key.kid());
-                KeyRecord {
-                    kid: key.kid().to_owned(),
-                    alg,
-                    generation: 1,
-                    public_jwk: key.public_jwk().to_string(),
-                    private_jwk_sealed: sealer.seal(private.to_string().as_bytes()).unwrap(),
-                    created_at: T0,
-                    retired_at: None,
-                    publish_until: None,
-                }
-            })
-            .collect()
+        crate::keys::new_generation(&sealer, 1, T0).unwrap()
     })
 }
 

@@ -30,24 +30,7 @@ fn shared_keys() -> &'static Vec<KeyRecord> {
     static KEYS: OnceLock<Vec<KeyRecord>> = OnceLock::new();
     KEYS.get_or_init(|| {
         let sealer = Sealer::from_bytes(&SEAL_KEY).unwrap();
-        outband_server::keys::SERVER_ALGS
-            .iter()
-            .map(|&alg| {
-                let mut private = alg.generate_private_jwk().unwrap();
-                let key = SigningKey::from_private_jwk(&private, alg).unwrap();
-                private.set_key_id(key.kid());
-                KeyRecord {
-                    kid: key.kid().to_owned(),
-                    alg,
-                    generation: 1,
-                    public_jwk: key.public_jwk().to_string(),
-                    private_jwk_sealed: sealer.seal(private.to_string().as_bytes()).unwrap(),
-                    created_at: T0,
-                    retired_at: None,
-                    publish_until: None,
-                }
-            })
-            .collect()
+        outband_server::keys::new_generation(&sealer, 1, T0).unwrap()
     })
 }
 
