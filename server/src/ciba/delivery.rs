@@ -27,6 +27,9 @@ const LEASE_SECONDS: i64 = 30;
 const POLL: Duration = Duration::from_millis(500);
 
 /// Seconds to wait before attempt `attempts + 1`: 2, 4, 8, … capped at 5 minutes.
+/// Seconds between two sweeps for notifications lost in a crash.
+pub const SWEEP_EVERY: i64 = 10;
+
 pub fn backoff(attempts: i64) -> i64 {
     let exponent = u32::try_from(attempts.clamp(1, 9)).unwrap_or(9);
     2i64.pow(exponent).min(300)
@@ -51,7 +54,10 @@ pub async fn enqueue(
         body_sealed: sealer.seal(body.to_string().as_bytes()).map_err(Error::internal)?,
         due_at: state.now(),
     };
-    state.store.enqueue_notification(&notification).await?;
+    if state.store.enqueue_notification(&notification).await?.is_none() {
+        tracing::info!(request = %request.id, kind = kind.as_str(), "notification already queued");
+        return Ok(());
+    }
     state.wake_delivery.notify_one();
     Ok(())
 }
@@ -98,12 +104,20 @@ async fn deliver(state: &AppState, n: &NotificationRecord) -> Result<()> {
     Ok(())
 }
 
-/// Runs deliveries and CIBA expiry until `shutdown` completes.
+/// Runs deliveries and CIBA expiry until `shutdown` completes, and every
+/// [`SWEEP_EVERY`] seconds re-queues notifications a crash lost.
 pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let mut last_sweep = i64::MIN;
     loop {
         if let Err(err) = crate::ciba::lifecycle::expire_due(&state).await {
             tracing::warn!(error = %err, "could not expire CIBA requests");
+        }
+        if state.now().saturating_sub(last_sweep) >= SWEEP_EVERY {
+            last_sweep = state.now();
+            if let Err(err) = crate::ciba::lifecycle::requeue_lost_notifications(&state).await {
+                tracing::warn!(error = %err, "could not re-queue lost notifications");
+            }
         }
         if let Err(err) = deliver_due(&state).await {
             tracing::warn!(error = %err, "could not deliver notifications");

@@ -290,6 +290,37 @@ async fn after_decision(state: &AppState, record: &CibaRequestRecord) -> Result<
 }
 
 /// Marks due requests expired and tells push/ping clients. Returns how many expired.
+/// How long after a decision its notification must be queued before the
+/// sweep treats it as lost (the deciding node normally queues it within
+/// milliseconds; the unique outbox index makes a race harmless anyway).
+const LOST_AFTER: i64 = 15;
+/// How far back the sweep looks: far less than the outbox's retention, so a
+/// delivered-and-purged notification is never mistaken for a lost one.
+const LOST_WITHIN: i64 = 3600;
+/// Requests re-queued per sweep.
+const SWEEP_LIMIT: u32 = 100;
+
+/// Queues the ping/push notifications of requests decided or expired while no
+/// notification was queued for them: the deciding node stopped in between
+/// (`kill -9`, a lost database connection). Returns how many were re-queued.
+pub async fn requeue_lost_notifications(state: &AppState) -> Result<usize> {
+    let now = state.now();
+    let lost = state
+        .store
+        .ciba_requests_missing_notification(now - LOST_WITHIN, now - LOST_AFTER, SWEEP_LIMIT)
+        .await?;
+    for record in &lost {
+        tracing::warn!(request = %record.id, state = record.state.as_str(), "re-queueing a lost notification");
+        let mut record = record.clone();
+        if record.state == CibaState::Redeemed {
+            // A push whose tokens were issued but never queued: issue them again.
+            record.state = CibaState::Approved;
+        }
+        after_decision(state, &record).await?;
+    }
+    Ok(lost.len())
+}
+
 pub async fn expire_due(state: &AppState) -> Result<usize> {
     let expired = state.store.expire_ciba_requests(state.now()).await?;
     for record in &expired {

@@ -378,6 +378,34 @@ impl Store {
         Ok(expired)
     }
 
+    /// Ping and push requests that left `pending` between `after` and `before`
+    /// but have no notification queued: a node stopped between recording the
+    /// decision (or expiry) and queueing its notification. Oldest first, at
+    /// most `limit`. A push request counts once redeemed too (its tokens were
+    /// issued for a notification that was never queued).
+    pub async fn ciba_requests_missing_notification(
+        &self,
+        after: UnixTime,
+        before: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<CibaRequestRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            ciba_columns!(),
+            " FROM ciba_requests r WHERE decided_at > $1 AND decided_at <= $2 \
+             AND ((delivery_mode = 'ping' AND state IN ('approved', 'denied', 'expired')) \
+               OR (delivery_mode = 'push' AND state IN ('approved', 'denied', 'expired', 'redeemed'))) \
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ciba_request_id = r.id) \
+             ORDER BY decided_at, id LIMIT $3"
+        ))
+        .bind(after)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        ciba_requests_from_rows(&rows)
+    }
+
     /// Deletes the requests that are no longer pending and expired before
     /// `before`; returns how many.
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

@@ -82,12 +82,14 @@ fn list_limit(limit: u32) -> i64 {
 
 impl Store {
     /// Adds a notification, due at `due_at` (also its creation time), never
-    /// tried and not leased; returns its id.
+    /// tried and not leased; returns its id, or `None` when the request already
+    /// has a notification of this kind (there is at most one).
     #[tracing::instrument(level = "debug", skip_all, fields(kind = notification.kind.as_str(), client_id = %notification.client_id), err(level = "debug"))]
-    pub async fn enqueue_notification(&self, notification: &NewNotification) -> Result<i64, StoreError> {
+    pub async fn enqueue_notification(&self, notification: &NewNotification) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "INSERT INTO outbox (kind, client_id, ciba_request_id, endpoint, bearer_sealed, body_sealed, attempts, \
-             next_attempt_at, locked_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0, $7) RETURNING id",
+             next_attempt_at, locked_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0, $7) \
+             ON CONFLICT (ciba_request_id, kind) DO NOTHING RETURNING id",
         )
         .bind(notification.kind.as_str())
         .bind(notification.client_id.as_str())
@@ -96,9 +98,9 @@ impl Store {
         .bind(notification.bearer_sealed.as_str())
         .bind(notification.body_sealed.as_str())
         .bind(notification.due_at)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        column(&row, "id")
+        row.as_ref().map(|row| column(row, "id")).transpose()
     }
 
     /// Claims the notification that has been due longest at `now`: leases it

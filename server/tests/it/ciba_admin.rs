@@ -285,12 +285,12 @@ async fn housekeeping_purges_finished_requests_and_delivered_notifications_after
         body_sealed: "sealed".into(),
         due_at: server.state.now(),
     };
-    let delivered = store.enqueue_notification(&new("a")).await.unwrap();
+    let delivered = store.enqueue_notification(&new("a")).await.unwrap().unwrap();
     assert!(store
         .mark_notification_delivered(delivered, server.state.now())
         .await
         .unwrap());
-    let failed = store.enqueue_notification(&new("b")).await.unwrap();
+    let failed = store.enqueue_notification(&new("b")).await.unwrap().unwrap();
     assert!(store
         .mark_notification_failed(failed, server.state.now(), "the client answered 500")
         .await

@@ -280,6 +280,7 @@ async fn notifications_list_and_redeliver() {
             due_at: now - 60,
         })
         .await
+        .unwrap()
         .unwrap();
     let claimed = store.claim_due_notification(now - 30, 30).await.unwrap().unwrap();
     assert_eq!(claimed.id, id);

@@ -231,3 +231,72 @@ async fn a_pending_notification_survives_a_restart() {
     assert_eq!(delivery::deliver_due(&restarted).await.unwrap(), 1);
     assert_eq!(receiver.calls().len(), 1);
 }
+
+/// Records a decision the way a node does before it queues the notification,
+/// and stops there, as a `kill -9` at that moment would.
+async fn decide_then_crash(server: &TestServer, auth_req_id: &str, approve: bool) -> String {
+    let record = server.ciba_request(auth_req_id).await;
+    let decision = outband_server::store::CibaDecision {
+        approve,
+        device_id: None,
+        amr: Some(r#"["test"]"#.into()),
+        acr: None,
+        deny_reason: None,
+    };
+    let decided = server
+        .state
+        .store
+        .decide_ciba_request(&record.id, &decision, server.state.now())
+        .await
+        .unwrap();
+    assert!(decided.is_some(), "the request was pending");
+    record.id
+}
+
+#[tokio::test]
+async fn a_ping_lost_between_decision_and_queue_is_sent_once_by_the_sweep() {
+    let (receiver, url) = Receiver::start(&[]).await;
+    let server = server_with(DeliveryMode::Ping, &url).await;
+    let id = start(&server).await;
+    decide_then_crash(&server, &id, true).await;
+
+    // Right after the decision the deciding node may still be queueing: no sweep yet.
+    assert_eq!(lifecycle::requeue_lost_notifications(&server.state).await.unwrap(), 0);
+    server.clock.advance(20);
+    assert_eq!(lifecycle::requeue_lost_notifications(&server.state).await.unwrap(), 1);
+    assert_eq!(lifecycle::requeue_lost_notifications(&server.state).await.unwrap(), 0);
+    assert_eq!(delivery::deliver_due(&server.state).await.unwrap(), 1);
+    assert_eq!(receiver.calls().len(), 1);
+    assert_eq!(receiver.calls()[0].1, serde_json::json!({ "auth_req_id": id }));
+    assert_eq!(server.poll("shop", &id).await.status, 200);
+
+    // Delivered: later sweeps leave it alone.
+    server.clock.advance(60);
+    assert_eq!(lifecycle::requeue_lost_notifications(&server.state).await.unwrap(), 0);
+    assert_eq!(delivery::deliver_due(&server.state).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_push_lost_after_its_tokens_were_issued_is_issued_and_sent_again() {
+    let (receiver, url) = Receiver::start(&[]).await;
+    let server = server_with(DeliveryMode::Push, &url).await;
+    let id = start(&server).await;
+    let request_id = decide_then_crash(&server, &id, true).await;
+    // The node had issued the tokens and marked the request redeemed, then stopped.
+    server
+        .state
+        .store
+        .mark_redeemed(&request_id, server.state.now())
+        .await
+        .unwrap();
+
+    server.clock.advance(20);
+    assert_eq!(lifecycle::requeue_lost_notifications(&server.state).await.unwrap(), 1);
+    assert_eq!(delivery::deliver_due(&server.state).await.unwrap(), 1);
+    let calls = receiver.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].1["auth_req_id"], id.as_str());
+    assert!(calls[0].1["access_token"].is_string(), "{}", calls[0].1);
+    assert!(calls[0].1["id_token"].is_string(), "{}", calls[0].1);
+    assert_eq!(lifecycle::requeue_lost_notifications(&server.state).await.unwrap(), 0);
+}

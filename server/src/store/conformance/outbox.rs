@@ -25,6 +25,7 @@ async fn enqueue(store: &Store, request: &str, due_at: i64) -> i64 {
         .enqueue_notification(&notification(request, due_at))
         .await
         .unwrap()
+        .expect("a new notification")
 }
 
 async fn claim(store: &Store, now: i64) -> Option<NotificationRecord> {
@@ -46,7 +47,7 @@ async fn an_enqueued_notification_is_due_untried_and_unleased() {
         kind: NotificationKind::Push,
         ..notification("r1", 1_000)
     };
-    let id = store.enqueue_notification(&push).await.unwrap();
+    let id = store.enqueue_notification(&push).await.unwrap().unwrap();
     let second = enqueue(&store, "r2", 1_000).await;
     assert!(second > id);
     let stored = pending(&store).await;
@@ -68,6 +69,24 @@ async fn an_enqueued_notification_is_due_untried_and_unleased() {
     };
     assert!(stored.first() == Some(&expected), "{stored:?}");
     assert_eq!(ids(&stored), [id, second]);
+}
+
+#[tokio::test]
+async fn a_request_gets_at_most_one_notification_of_each_kind() {
+    let store = fresh_store().await;
+    let ping = enqueue(&store, "r1", 1_000).await;
+    assert_eq!(
+        store.enqueue_notification(&notification("r1", 1_005)).await.unwrap(),
+        None
+    );
+    let push = NewNotification {
+        kind: NotificationKind::Push,
+        ..notification("r1", 1_005)
+    };
+    assert!(store.enqueue_notification(&push).await.unwrap().is_some());
+    let stored = pending(&store).await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert_eq!(stored.first().map(|n| (n.id, n.created_at)), Some((ping, 1_000)));
 }
 
 #[tokio::test]
