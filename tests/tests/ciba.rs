@@ -38,7 +38,9 @@ async fn approved_sale(mode: &str) {
     assert_eq!(receipt["reference"], reference.as_str(), "{receipt}");
 
     // The device showed the amount and the binding message the till printed.
-    let binding = receipt["binding_message"].as_str().expect("the receipt's binding message");
+    let binding = receipt["binding_message"]
+        .as_str()
+        .expect("the receipt's binding message");
     let seen = device.log();
     assert!(seen.contains(binding), "the device never showed {binding:?}:\n{seen}");
     assert!(seen.contains("12.50"), "the device never showed the amount:\n{seen}");
@@ -96,7 +98,14 @@ async fn a_server_crash_loses_no_pending_sale() {
     let sale = std::thread::spawn(move || {
         let mut till = till;
         till.args(["pay", "--json", "--amount", "7.00", "--currency", "EUR"])
-            .args(["--customer", outband_e2e::CUSTOMER_EMAIL, "--mode", "poll", "--reference", "E2E-CRASH"])
+            .args([
+                "--customer",
+                outband_e2e::CUSTOMER_EMAIL,
+                "--mode",
+                "poll",
+                "--reference",
+                "E2E-CRASH",
+            ])
             .output()
             .expect("running outband-pos")
     });
