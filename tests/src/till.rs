@@ -107,6 +107,20 @@ impl Till {
         }
     }
 
+    /// Starts `count` ping/push requests one after another (amounts
+    /// `<n>.00`, with `digit` in front of the sale number, references
+    /// `<prefix>-<n>`, each with its own notification token); returns their
+    /// `auth_req_id`s.
+    pub async fn start_notified(&self, count: usize, digit: u8, prefix: &str) -> Vec<String> {
+        let mut ids = Vec::with_capacity(count);
+        for n in 0..count {
+            let amount = format!("{digit}{n}.00");
+            let token = format!("bearer-{n}-0123456789");
+            ids.push(self.start(&amount, &format!("{prefix}-{n}"), Some(&token)).await);
+        }
+        ids
+    }
+
     /// `POST /bc-authorize` for a payment of `amount` EUR to [`CUSTOMER_EMAIL`]
     /// with merchant reference `reference`; returns the `auth_req_id`.
     pub async fn start(&self, amount: &str, reference: &str, notification_token: Option<&str>) -> String {

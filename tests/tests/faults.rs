@@ -77,17 +77,7 @@ async fn kill_9_under_load_loses_nothing_and_delivers_once() {
         })
         .collect();
     let hook = Till::new(&server.issuer, "hook-ping");
-    let mut pings = Vec::new();
-    for n in 0..5 {
-        pings.push(
-            hook.start(
-                &format!("2{n}.00"),
-                &format!("E2E-PING-{n}"),
-                Some(&format!("bearer-{n}-0123456789")),
-            )
-            .await,
-        );
-    }
+    let pings = hook.start_notified(5, 2, "E2E-PING").await;
     wait_until(
         "ten requests at the server",
         Duration::from_secs(30),

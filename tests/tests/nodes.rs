@@ -84,17 +84,7 @@ async fn three_nodes_share_requests_events_decisions_and_the_outbox() {
         _ => next.fetch_add(1, Ordering::Relaxed) % 3,
     });
     let hook = Till::new(&a.issuer, "hook-ping");
-    let mut ids = Vec::new();
-    for n in 0..6 {
-        ids.push(
-            hook.start(
-                &format!("3{n}.00"),
-                &format!("E2E-NODE-PING-{n}"),
-                Some(&format!("bearer-{n}-0123456789")),
-            )
-            .await,
-        );
-    }
+    let ids = hook.start_notified(6, 3, "E2E-NODE-PING").await;
     wait_until(
         "every ping delivered and the outbox empty",
         Duration::from_secs(60),
