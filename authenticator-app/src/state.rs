@@ -86,6 +86,14 @@ struct Live {
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl Drop for Live {
+    /// The streams end with the session, also when the whole state goes away (app exit):
+    /// a stream left running could otherwise write to the accounts file after the app.
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(JoinHandle::abort);
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     live: HashMap<AccountId, Live>,
@@ -192,9 +200,8 @@ impl AppState {
     /// Returns the ids of the cards that went away.
     pub fn end_session(&self, id: &AccountId, status: Option<AccountStatus>) -> Vec<String> {
         let mut inner = self.lock();
-        if let Some(live) = inner.live.remove(id) {
-            live.tasks.iter().for_each(JoinHandle::abort);
-        }
+        // Dropping the session stops its streams.
+        inner.live.remove(id);
         match status {
             Some(status) => inner.status.insert(id.clone(), status),
             None => inner.status.remove(id),

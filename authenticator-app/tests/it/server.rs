@@ -36,8 +36,9 @@ impl Server {
     /// Starts a server with the client [`CLIENT_ID`].
     pub async fn start() -> Result<Self> {
         // Booting blocks (it waits for the server's own runtime): keep it off the test's workers.
-        let inner = tokio::task::spawn_blocking(TestServer::start).await?;
-        inner.clock.set(SystemClock.now());
+        // Started at the real time, not moved there afterwards: the first housekeeping round
+        // would otherwise run at the default start time and purge codes made at the real one.
+        let inner = tokio::task::spawn_blocking(|| TestServer::start_at(SystemClock.now(), "")).await?;
         let clock_task = tokio::spawn(follow_real_time(inner.clock.clone()));
         inner.add_ciba_client(CLIENT_ID, DeliveryMode::Poll).await;
         Ok(Self {
