@@ -11,16 +11,13 @@
 //! Every run starts from empty data directories; logs are kept in
 //! `target/demo/*.log`.
 
-use std::fs::File;
-use std::io::{IsTerminal, Read, Write};
-use std::net::TcpStream;
+use std::io::IsTerminal;
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{announce, cargo, display, target_dir, without_cargo_run_env};
+use crate::{announce, cargo, display, live, target_dir, without_cargo_run_env};
 
 /// The demo user who owns the authenticator.
 const DEMO_USER: &str = "alice";
@@ -46,18 +43,8 @@ struct Children(Vec<(String, Child)>);
 impl Drop for Children {
     fn drop(&mut self) {
         for (name, child) in self.0.iter_mut().rev() {
-            if matches!(child.try_wait(), Ok(None)) {
-                // SIGTERM first: the server shuts down cleanly on it.
-                let _ = Command::new("kill").arg(child.id().to_string()).status();
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                    std::thread::park_timeout(Duration::from_millis(50));
-                }
-                if matches!(child.try_wait(), Ok(None)) {
-                    eprintln!("xtask: {name} did not stop: killing it");
-                    let _ = child.kill();
-                }
-                let _ = child.wait();
+            if live::stop(child) {
+                eprintln!("xtask: {name} did not stop on SIGTERM: killed it");
             }
         }
     }
@@ -93,14 +80,12 @@ pub fn run(root: &Path, opts: &DemoOpts) -> Result<ExitCode> {
     server
         .args(["demo", "--listen", &opts.listen, "--dir"])
         .arg(&server_dir);
-    children
-        .0
-        .push(("outband-server".into(), spawn_logged(server, &demo.join("server.log"))?));
-    wait_ready(&opts.listen, &mut children)?;
-    println!(
-        "==> the server is up on {issuer} (log: {})",
-        demo.join("server.log").display()
-    );
+    let server_log = demo.join("server.log");
+    let mut server = live::spawn_logged(server, &server_log)?;
+    let ready = live::wait_ready(&opts.listen, &mut server, &server_log);
+    children.0.push(("outband-server".into(), server));
+    ready?;
+    println!("==> the server is up on {issuer} (log: {})", server_log.display());
 
     let link = invite(&bin, &server_dir)?;
     if opts.desktop {
@@ -126,53 +111,6 @@ pub fn run(root: &Path, opts: &DemoOpts) -> Result<ExitCode> {
     drop(children);
     println!("==> demo over; logs are in {}", demo.display());
     Ok(ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)))
-}
-
-/// Starts `command` with its output going to `log`.
-fn spawn_logged(mut command: Command, log: &Path) -> Result<Child> {
-    let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    let err = out.try_clone().context("cannot share the log file")?;
-    command.stdin(Stdio::null()).stdout(out).stderr(err);
-    without_cargo_run_env(&mut command);
-    announce(&command);
-    command
-        .spawn()
-        .with_context(|| format!("could not start `{}`", display(&command)))
-}
-
-/// Waits until the server answers `/readyz` with 200, or fails after 60 s or when it exits.
-fn wait_ready(listen: &str, children: &mut Children) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if readyz_ok(listen) {
-            return Ok(());
-        }
-        if let Some((_, server)) = children.0.first_mut() {
-            if let Some(status) = server.try_wait()? {
-                bail!("the demo server exited ({status}) before it was ready: see target/demo/server.log");
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("the demo server did not become ready on {listen} within 60 s: see target/demo/server.log");
-        }
-        std::thread::park_timeout(Duration::from_millis(200));
-    }
-}
-
-/// One plain HTTP/1.0 request: enough to read a status line without an HTTP client dependency.
-fn readyz_ok(listen: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect(listen) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(format!("GET /readyz HTTP/1.0\r\nHost: {listen}\r\n\r\n").as_bytes())
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.ends_with(b"200")
 }
 
 /// `outband-server users invite alice --json` against the demo's configuration; returns the link.
@@ -227,7 +165,9 @@ fn start_device(bin: &Path, demo: &Path, link: &str, children: &mut Children) ->
     }
     let log = demo.join("device.log");
     let watch = device(&["watch", "--auto", "approve"]);
-    children.0.push(("outband-device".into(), spawn_logged(watch, &log)?));
+    children
+        .0
+        .push(("outband-device".into(), live::spawn_logged(watch, &log)?));
     println!(
         "==> the authenticator for {DEMO_USER} approves every request (follow it: tail -f {})",
         log.display()
@@ -242,7 +182,7 @@ fn start_desktop(bin: &Path, demo: &Path, link: &str, children: &mut Children) -
     app.env("OUTBAND_AUTHENTICATOR_DIR", demo.join("desktop"));
     children.0.push((
         "outband-authenticator".into(),
-        spawn_logged(app, &demo.join("desktop.log"))?,
+        live::spawn_logged(app, &demo.join("desktop.log"))?,
     ));
     println!("==> in the desktop authenticator, choose Enroll and paste this link, then pick a PIN:");
     println!();

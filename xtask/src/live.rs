@@ -30,41 +30,14 @@ impl LiveServer {
             .context("cannot find a free port on 127.0.0.1")?
             .port();
         let listen = format!("127.0.0.1:{port}");
-        let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        let err = out.try_clone().context("cannot share the log file")?;
         let mut command = Command::new(binary);
-        command
-            .args(["demo", "--listen", &listen, "--dir"])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        without_cargo_run_env(&mut command);
-        announce(&command);
-        let child = command
-            .spawn()
-            .with_context(|| format!("could not start `{}`", display(&command)))?;
+        command.args(["demo", "--listen", &listen, "--dir"]).arg(dir.path());
         let mut server = Self {
             url: format!("http://{listen}"),
-            child,
+            child: spawn_logged(command, log)?,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !readyz_ok(&listen) {
-            if let Some(status) = server.child.try_wait()? {
-                bail!(
-                    "the server exited ({status}) before it was ready: see {}",
-                    log.display()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "the server was not ready on {listen} within 60 s: see {}",
-                    log.display()
-                );
-            }
-            std::thread::park_timeout(Duration::from_millis(100));
-        }
+        wait_ready(&listen, &mut server.child, log)?;
         Ok(server)
     }
 
@@ -76,16 +49,61 @@ impl LiveServer {
 
 impl Drop for LiveServer {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::park_timeout(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
+}
+
+/// Starts `command` with stdin closed and its output going to `log`.
+pub fn spawn_logged(mut command: Command, log: &Path) -> Result<Child> {
+    let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let err = out.try_clone().context("cannot share the log file")?;
+    command.stdin(Stdio::null()).stdout(out).stderr(err);
+    without_cargo_run_env(&mut command);
+    announce(&command);
+    command
+        .spawn()
+        .with_context(|| format!("could not start `{}`", display(&command)))
+}
+
+/// Waits (at most 60 s) until the server `child` listening on `listen` answers
+/// `/readyz` with 200; fails early when it exits. `log` is named in the errors.
+pub fn wait_ready(listen: &str, child: &mut Child, log: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !readyz_ok(listen) {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "the server exited ({status}) before it was ready: see {}",
+                log.display()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the server was not ready on {listen} within 60 s: see {}",
+                log.display()
+            );
+        }
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Stops `child` if it still runs: SIGTERM (the server shuts down cleanly on
+/// it), then SIGKILL after 5 s. Returns whether it had to be killed.
+pub fn stop(child: &mut Child) -> bool {
+    let mut killed = false;
+    if matches!(child.try_wait(), Ok(None)) {
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+        if matches!(child.try_wait(), Ok(None)) {
+            killed = true;
+            let _ = child.kill();
+        }
+    }
+    let _ = child.wait();
+    killed
 }
 
 /// One plain HTTP/1.0 request: is the status line 200?
