@@ -10,6 +10,8 @@
 //!   sharing one PostgreSQL database and one key file behind a path-routing
 //!   [`Proxy`] (the issuer is the proxy's address, as behind a load balancer).
 //! - [`Device`]: an enrolled `outband-device` and its `watch`.
+//! - [`DbProxy`]: a TCP proxy in front of PostgreSQL that the test cuts and
+//!   restores, for database outages.
 //! - [`Receiver`]: a ping/push notification endpoint that counts what it gets
 //!   and answers as the test says (success, 500s, a redirect, or not yet).
 //! - [`Till`]: a CIBA client made of plain HTTP calls (with [`DpopKey`]
@@ -26,6 +28,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod cluster;
+mod db_proxy;
 mod device;
 mod proxy;
 mod receiver;
@@ -41,6 +44,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use cluster::Cluster;
+pub use db_proxy::DbProxy;
 pub use device::{pay_json, Device};
 pub use proxy::{Proxy, Route, Served};
 pub use receiver::{Answer, Hit, Receiver};

@@ -41,15 +41,20 @@ impl Server {
     /// and `extra_toml` appended to the configuration (`{notify}` in it
     /// stands for the POS's notification URL); waits until it is ready.
     pub async fn start(extra_toml: &str) -> Self {
+        let database_url = outband_server::store::testing::fresh_database_url().await;
+        Self::start_on(&database_url, extra_toml).await
+    }
+
+    /// [`Server::start`] on the database at `database_url` (which must exist).
+    pub async fn start_on(database_url: &str, extra_toml: &str) -> Self {
         binaries();
         let home = Arc::new(tempfile::tempdir().expect("a temporary directory"));
         let port = free_port();
         let issuer = format!("http://127.0.0.1:{port}");
-        let database_url = outband_server::store::testing::fresh_database_url().await;
         let config = NodeConfig {
             issuer: &issuer,
             port,
-            database_url: &database_url,
+            database_url,
             notify_port: free_port(),
             extra_toml,
         };
@@ -149,6 +154,11 @@ name = "Alice Example"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Whether the process is still running (it did not exit or crash).
+    pub fn is_running(&mut self) -> bool {
+        self.process.as_mut().is_some_and(|process| process.exited().is_none())
     }
 
     /// `kill -9` the process (no restart).
