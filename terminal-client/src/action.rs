@@ -56,6 +56,14 @@ pub enum Action {
     },
     /// How a refund went.
     Refunded(Result<Box<Refund>, String>),
+    /// At start: read the server's discovery document.
+    Discover,
+    /// What the server supports (from its discovery document).
+    ServerFeatures {
+        /// `backchannel_user_code_parameter_supported`: the sale screen asks
+        /// for the customer's user code.
+        user_code: bool,
+    },
 }
 
 /// A sale left open in the journal, as the recovery prompt lists it.

@@ -15,7 +15,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use crate::action::Action;
+use crate::action::{Action, SaleResult};
 use crate::cli::Settings;
 use crate::components::help::HelpPanel;
 use crate::components::lookup::LookupScreen;
@@ -38,6 +38,9 @@ pub struct Till {
     pub sale: SaleDefaults,
     /// The F2 panel's enrollment link.
     pub enroll_link: Option<String>,
+    /// The digital-receipt address template (`{payment_id}`, `{reference}`)
+    /// of the result screen's QR code.
+    pub receipt_url: Option<String>,
 }
 
 impl Till {
@@ -56,6 +59,7 @@ impl Till {
                 listen_url: format!("http://{}{}", defaults.listen, outband_terminal::DEFAULT_PATH),
             },
             enroll_link: settings.enroll_link.clone(),
+            receipt_url: settings.receipt_url.clone(),
         }
     }
 }
@@ -138,7 +142,15 @@ impl App {
                 None
             }
             Action::Key(key) => self.handle_key(key),
-            Action::Resize | Action::CheckJournal | Action::LookupSales(_) | Action::Refund { .. } => None,
+            Action::Resize
+            | Action::CheckJournal
+            | Action::Discover
+            | Action::LookupSales(_)
+            | Action::Refund { .. } => None,
+            Action::ServerFeatures { user_code } => {
+                self.sale.set_user_code_supported(user_code);
+                None
+            }
             Action::ResumeSales => {
                 if matches!(self.screen, Screen::Recovery(_)) {
                     self.screen = Screen::Sale;
@@ -180,7 +192,8 @@ impl App {
             }
             Action::Progress(_) | Action::CancelSale => self.component().update(&action),
             Action::Finished(result) => {
-                self.screen = Screen::Result(ResultScreen::new(*result));
+                let link = self.receipt_link(&result);
+                self.screen = Screen::Result(ResultScreen::new(*result).with_receipt_link(link));
                 if self.quit_when_done {
                     self.quit = true;
                 }
@@ -199,6 +212,21 @@ impl App {
                 None
             }
         }
+    }
+
+    /// The customer's digital receipt of an executed payment: the
+    /// configured template with the payment id and the reference filled in.
+    fn receipt_link(&self, result: &SaleResult) -> Option<String> {
+        let (SaleResult::Approved(receipt), Some(template)) = (result, &self.till.receipt_url) else {
+            return None;
+        };
+        let payment = receipt.payment.as_ref()?;
+        let encode = |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+        Some(
+            template
+                .replace("{payment_id}", &encode(&payment.payment_id))
+                .replace("{reference}", &encode(&receipt.reference)),
+        )
     }
 
     fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {

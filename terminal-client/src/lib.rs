@@ -23,7 +23,8 @@
 //!   calls carry proofs and the tokens are bound to the till.
 //! - [`Journal`]: crash recovery. [`CibaClient::start_journaled`] writes a sale
 //!   down before it is sent; [`CibaClient::recover`] picks open sales up after
-//!   a restart.
+//!   a restart. Refunds are journaled with their idempotency key too
+//!   ([`CibaClient::refund_journaled`]), so a rerun never refunds twice.
 //!
 //! Time: the wall clock is a [`Clock`] parameter; waiting uses `tokio::time`, so
 //! tests pause it.
@@ -45,6 +46,7 @@ pub use client::payments::{
 };
 pub use client::push::{verify_push_id_token, IdTokenExpectations, VerifyIdTokenError};
 pub use client::receipt::{ReadReceiptError, Receipt, TokenSummary};
+pub use client::refunds::{RefundEntry, RefundError, RefundOutcome};
 pub use client::sale::{Amount, Currency, Iban, ParseSaleError, SaleRequest, MAX_BINDING_MESSAGE, PAYMENT_INITIATION};
 pub use client::settle::{SettleError, Settlement};
 pub use client::tls::{ClientTls, LoadTlsError};

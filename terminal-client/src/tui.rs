@@ -30,6 +30,8 @@ pub fn main(settings: Settings) -> anyhow::Result<()> {
         let events = crate::event::spawn(tx.clone());
         // Sales an earlier run left open come first (the recovery prompt).
         let _ = tx.send(Action::CheckJournal);
+        // What the server supports decides which fields the sale screen has.
+        let _ = tx.send(Action::Discover);
         let result = run(&mut terminal, app, &mut worker, rx).await;
         ratatui::restore();
         events.abort();

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use outband_protocol::{DeliveryMode, TokenResponse};
 use outband_terminal::{
-    new_idempotency_key, Amount, CancelResult, CancelToken, CibaClient, Journal, JournalEntry, NotificationListener,
-    Outcome, RecoverSaleError, Recovery, RequestError, SaleState, Settlement, Started, WaitEvent,
+    Amount, CancelResult, CancelToken, CibaClient, Journal, JournalEntry, NotificationListener, Outcome,
+    RecoverSaleError, Recovery, RefundOutcome, RequestError, SaleState, Settlement, Started, WaitEvent,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -73,6 +73,10 @@ impl Worker {
                     Err(err) => Action::Notice(format!("Cannot read the sale journal: {err}")),
                 };
                 self.ctx.send(found);
+            }
+            Action::Discover => {
+                let ctx = self.ctx.clone();
+                tokio::spawn(async move { ctx.discover().await });
             }
             Action::LookupSales(reference) => {
                 let ctx = self.ctx.clone();
@@ -266,17 +270,36 @@ impl Context {
     /// Refunds a payment.
     async fn refund(&self, payment_id: String, amount: Option<Amount>) {
         let refunded = match self.settings.client(None) {
-            Ok(client) => client
-                .refund(&payment_id, amount, &new_idempotency_key())
-                .await
-                .map(Box::new)
-                .map_err(|err| chain(&err)),
+            Ok(client) => match client.refund_journaled(&self.journal, &payment_id, amount).await {
+                Ok(RefundOutcome::Refunded(refund)) | Ok(RefundOutcome::Recovered { refund, matches: true }) => {
+                    Ok(refund)
+                }
+                Ok(RefundOutcome::Recovered { refund, .. }) => Err(format!(
+                    "an interrupted refund of {} {} was completed instead (refund {}); refund again if more is due",
+                    refund.currency, refund.amount, refund.refund_id
+                )),
+                Err(err) => Err(chain(&err)),
+            },
             Err(err) => Err(format!("{err:#}")),
         };
         if let Err(why) = &refunded {
             tracing::warn!(payment_id, error = %why, "refund failed");
         }
         self.send(Action::Refunded(refunded));
+    }
+
+    /// Reads the server's discovery document and reports what the sale
+    /// screen needs of it; a server that cannot be reached yet is reported
+    /// when the first sale fails.
+    async fn discover(&self) {
+        let supported = match self.settings.client(None) {
+            Ok(client) => client.supports_user_code().await,
+            Err(err) => return tracing::warn!(error = %format!("{err:#}"), "no client for discovery"),
+        };
+        match supported {
+            Ok(user_code) => self.send(Action::ServerFeatures { user_code }),
+            Err(err) => tracing::warn!(error = %chain(&err), "discovery failed"),
+        }
     }
 
     /// Picks up the sales an earlier run (or a failed wait) left open.

@@ -31,6 +31,7 @@ fn till(enroll_link: Option<&str>) -> Till {
             listen_url: "http://127.0.0.1:8090/ciba/notify".into(),
         },
         enroll_link: enroll_link.map(str::to_owned),
+        receipt_url: None,
     }
 }
 
@@ -456,4 +457,103 @@ fn snapshot_help_with_link() {
     let mut terminal = Terminal::new(TestBackend::new(100, 44)).unwrap();
     terminal.draw(|frame| app.draw(frame)).unwrap();
     insta::assert_snapshot!(terminal.backend().to_string());
+}
+
+// ---- user code (CIBA user_code) and the receipt QR code ----
+
+#[test]
+fn the_user_code_field_shows_only_when_the_server_takes_one_and_is_sent_masked() {
+    let mut app = app();
+    assert!(!render(&app).contains("User code"), "hidden until discovery says so");
+    feed(&mut app, Action::ServerFeatures { user_code: true });
+    type_text(&mut app, "12.50");
+    feed(&mut app, key(KeyCode::Tab));
+    feed(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "alice@example.com");
+    feed(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "INV-1001");
+    feed(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "7391-blue");
+    let screen = render(&app);
+    assert!(screen.contains("User code"), "{screen}");
+    assert!(screen.contains("•••••••••"), "{screen}");
+    assert!(!screen.contains("7391-blue"), "the code is never shown: {screen}");
+    insta::assert_snapshot!("snapshot_sale_with_user_code", screen);
+
+    let Some(Action::StartSale(order)) = app.update(key(KeyCode::Enter)) else {
+        panic!("the sale starts")
+    };
+    assert_eq!(order.sale.user_code, Some(outband_protocol::Password::new("7391-blue")));
+    assert_eq!(order.sale.reference.as_deref(), Some("INV-1001"));
+}
+
+#[test]
+fn an_empty_user_code_is_not_sent_and_a_server_without_it_hides_the_field() {
+    let mut app = app();
+    feed(&mut app, Action::ServerFeatures { user_code: true });
+    type_text(&mut app, "12.50");
+    feed(&mut app, key(KeyCode::Tab));
+    feed(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "alice@example.com");
+    feed(&mut app, key(KeyCode::Tab));
+    feed(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "1234");
+    feed(&mut app, Action::ServerFeatures { user_code: false });
+    assert!(!render(&app).contains("User code"));
+    let Some(Action::StartSale(order)) = app.update(key(KeyCode::Enter)) else {
+        panic!("the sale starts")
+    };
+    assert_eq!(order.sale.user_code, None, "a hidden field sends nothing");
+}
+
+fn app_with_receipts() -> App {
+    let mut till = till(None);
+    till.receipt_url = Some("https://shop.example/r/{payment_id}".into());
+    App::new(till, Arc::new(|| NOW))
+}
+
+#[test]
+fn snapshot_result_paid_with_receipt_qr() {
+    let mut app = app_with_receipts();
+    feed(&mut app, Action::Started(Box::new(info())));
+    feed(
+        &mut app,
+        Action::Finished(Box::new(SaleResult::Approved(Box::new(receipt(Some(payment())))))),
+    );
+    let Screen::Result(result) = &app.screen else {
+        panic!("the result shows")
+    };
+    assert_eq!(result.receipt_link(), Some("https://shop.example/r/pay_Q7f3k9XbT2"));
+    let screen = render(&app);
+    assert!(screen.contains("Scan for your receipt"), "{screen}");
+    assert!(screen.contains("PAYMENT EXECUTED"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn no_receipt_qr_without_a_payment_or_on_a_small_screen() {
+    let mut app = app_with_receipts();
+    feed(&mut app, Action::Started(Box::new(info())));
+    feed(
+        &mut app,
+        Action::Finished(Box::new(SaleResult::Approved(Box::new(receipt(None))))),
+    );
+    let Screen::Result(result) = &app.screen else {
+        panic!("the result shows")
+    };
+    assert_eq!(result.receipt_link(), None, "nothing was executed: no receipt to link");
+
+    let mut app = app_with_receipts();
+    feed(
+        &mut app,
+        Action::Finished(Box::new(SaleResult::Approved(Box::new(receipt(Some(payment())))))),
+    );
+    let mut terminal = Terminal::new(TestBackend::new(70, 20)).unwrap();
+    terminal.draw(|frame| app.draw(frame)).unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(!screen.contains("Scan for your receipt"), "{screen}");
+    assert!(
+        screen.contains("PAYMENT EXECUTED"),
+        "the receipt itself still shows: {screen}"
+    );
 }

@@ -76,6 +76,10 @@ pub struct FileConfig {
     /// An `outband://enroll?…` link (from `outband-server users invite`) the
     /// TUI's F2 panel shows as a QR code.
     pub enroll_link: Option<String>,
+    /// The merchant's digital-receipt address, with `{payment_id}` and
+    /// `{reference}` filled in per sale: the TUI shows it as a QR code next to
+    /// the receipt of an executed payment, for the customer to scan.
+    pub receipt_url: Option<String>,
 }
 
 impl FileConfig {
@@ -106,6 +110,8 @@ pub struct Settings {
     pub log_file: Option<PathBuf>,
     /// The enrollment link of the F2 panel.
     pub enroll_link: Option<String>,
+    /// The digital-receipt address template of the result screen's QR code.
+    pub receipt_url: Option<String>,
     /// The till's DPoP key, when tokens are DPoP-bound.
     pub dpop: Option<DpopKey>,
     /// The till's client certificate and extra trusted CAs.
@@ -225,6 +231,10 @@ impl Settings {
             .clone()
             .or_else(|| data_dir.as_ref().map(|dir| dir.join(LOG_FILE)));
         let enroll_link = non_empty(file.enroll_link, "enroll_link", "the config file")?;
+        let receipt_url = non_empty(file.receipt_url, "receipt_url", "the config file")?;
+        if let Some(template) = &receipt_url {
+            check_receipt_url(template)?;
+        }
         let dpop = match (args.dpop || file.dpop, &data_dir) {
             (false, _) => None,
             (true, Some(dir)) => Some(DpopKey::load_or_create(dir)?),
@@ -241,6 +251,7 @@ impl Settings {
             data_dir,
             log_file,
             enroll_link,
+            receipt_url,
             dpop,
             tls,
         })
@@ -337,6 +348,20 @@ fn client_secret(
              (or OUTBAND_POS_CLIENT_SECRET_FILE), or use private_key_jwt with --key-file (or OUTBAND_POS_KEY_FILE)"
         ),
     }
+}
+
+/// A receipt address template must be an absolute http(s) URL once filled in
+/// and name the payment (`{payment_id}`) or the reference (`{reference}`).
+fn check_receipt_url(template: &str) -> anyhow::Result<()> {
+    let filled = template.replace("{payment_id}", "pay_x").replace("{reference}", "REF");
+    let url_ok = url::Url::parse(&filled).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if !url_ok || filled == template {
+        anyhow::bail!(
+            "receipt_url {template:?} must be an http(s) URL containing {{payment_id}} or {{reference}}, \
+             like https://shop.example/receipts/{{payment_id}}"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use outband_protocol::{DeliveryMode, TokenResponse};
+use outband_protocol::{DeliveryMode, Password, TokenResponse};
 use outband_terminal::{
     Amount, CancelResult, CancelToken, CibaClient, Currency, Iban, Journal, JournalEntry, NotificationListener,
     Outcome, Receipt, Recovery, SaleRequest, SaleState, Settlement, Started, WaitEvent,
@@ -60,9 +60,19 @@ pub struct PayArgs {
     /// Seconds the customer has to answer [default: the server's].
     #[arg(long, value_name = "SECONDS")]
     pub expiry: Option<u64>,
+    /// The customer's CIBA user code (a secret they set at the bank), for
+    /// servers that support `user_code`; prefer the environment variable to
+    /// the flag, which other users of the machine can see.
+    #[arg(long, env = "OUTBAND_POS_USER_CODE", hide_env_values = true, value_name = "CODE", value_parser = parse_secret)]
+    pub user_code: Option<Password>,
     /// Print a JSON object instead of the human receipt.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A secret argument, kept redacted in `Debug`.
+fn parse_secret(text: &str) -> Result<Password, std::convert::Infallible> {
+    Ok(Password::new(text))
 }
 
 /// Runs one sale.
@@ -81,6 +91,7 @@ pub async fn run(settings: &Settings, args: PayArgs) -> anyhow::Result<ExitCode>
     sale.reference = args.reference;
     sale.prefix = args.prefix.or_else(|| defaults.prefix.clone());
     sale.requested_expiry = args.expiry.or(defaults.requested_expiry).map(Duration::from_secs);
+    sale.user_code = args.user_code;
     sale.validate()?;
     let journal = settings.journal()?;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use outband_terminal::{Amount, CibaClient, JournalEntry, Payment, PaymentError, Refund};
+use outband_terminal::{Amount, CibaClient, JournalEntry, Payment, PaymentError, Refund, RefundOutcome};
 use serde_json::{json, Value};
 
 use super::config::Settings;
@@ -96,17 +96,36 @@ pub async fn list(settings: &Settings, args: SalesArgs) -> anyhow::Result<ExitCo
 /// Refunds a payment.
 pub async fn refund(settings: &Settings, args: RefundArgs) -> anyhow::Result<ExitCode> {
     let client = settings.client(None)?;
+    let journal = settings.journal()?;
     let payment_id = resolve_target(&client, &args.target).await?;
-    // A fresh key per refund: two partial refunds of the same amount are two refunds.
-    let key = outband_terminal::new_idempotency_key();
-    let refund = client
-        .refund(&payment_id, args.amount, &key)
+    // Journaled with a fresh key before the call: a rerun after a crash sends
+    // the open refund again with its key and reports it, never a second one.
+    let outcome = client
+        .refund_journaled(&journal, &payment_id, args.amount)
         .await
         .with_context(|| format!("cannot refund payment {payment_id}"))?;
+    let (refund, recovered, matches) = match outcome {
+        RefundOutcome::Refunded(refund) => (refund, false, true),
+        RefundOutcome::Recovered { refund, matches } => (refund, true, matches),
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&refund)?);
+        let mut body = serde_json::to_value(&refund)?;
+        if let Some(map) = body.as_object_mut() {
+            map.insert("recovered".into(), json!(recovered));
+        }
+        println!("{}", serde_json::to_string_pretty(&body)?);
     } else {
+        if recovered {
+            println!("An earlier refund of this payment was interrupted; the bank holds it:");
+        }
         println!("{}", refund_line(&refund));
+    }
+    if !matches {
+        eprintln!(
+            "outband-pos: the interrupted refund of payment {payment_id} was completed instead of the one asked for; \
+             run the command again if another refund is still wanted"
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

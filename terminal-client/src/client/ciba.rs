@@ -267,6 +267,9 @@ impl CibaClient {
             .as_deref()
             .ok_or_else(|| RequestError::Discovery("the server has no backchannel_authentication_endpoint".into()))?;
         let endpoint = self.endpoint(&metadata, BACKCHANNEL_ENDPOINT, endpoint).to_owned();
+        if sale.user_code.is_some() && metadata.backchannel_user_code_parameter_supported != Some(true) {
+            return Err(RequestError::UserCodeNotSupported);
+        }
         let code = sale.new_code();
         let binding_message = sale.binding_message(&code);
         let reference = sale.reference.clone().unwrap_or_else(|| code.clone());
@@ -288,6 +291,9 @@ impl CibaClient {
         }
         if let Some(token) = &notification_token {
             params.insert("client_notification_token".into(), json!(token.secret()));
+        }
+        if let Some(user_code) = &sale.user_code {
+            params.insert("user_code".into(), json!(user_code.secret()));
         }
         let form = self.backchannel_form(params)?;
         let response: BackchannelAuthenticationResponse =
@@ -577,11 +583,12 @@ fn push_auth_req_id(push: &PushCallback) -> &AuthReqId {
 }
 
 /// The form parameter names a backchannel request may carry.
-const FORM_NAMES: [&str; 6] = [
+const FORM_NAMES: [&str; 7] = [
     "scope",
     "login_hint",
     "binding_message",
     "authorization_details",
     "requested_expiry",
     "client_notification_token",
+    "user_code",
 ];

@@ -422,7 +422,7 @@ impl Journal {
 }
 
 #[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+pub(super) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
@@ -432,11 +432,11 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 #[cfg(not(unix))]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+pub(super) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new().write(true).create_new(true).open(path)
 }
 
-fn create_private_dir(path: &Path) -> Result<(), JournalError> {
+pub(super) fn create_private_dir(path: &Path) -> Result<(), JournalError> {
     let io = |source| JournalError::Io {
         action: "create",
         path: path.to_owned(),

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod payments;
 pub mod push;
 pub mod receipt;
+pub mod refunds;
 pub mod sale;
 pub mod settle;
 pub mod tls;
@@ -105,6 +106,10 @@ pub enum RequestError {
     /// The notification listener stopped.
     #[error("the notification listener stopped")]
     ListenerGone,
+    /// The sale has a `user_code`, but the server's discovery does not say
+    /// `backchannel_user_code_parameter_supported` (nothing was sent).
+    #[error("the server does not support user_code (backchannel_user_code_parameter_supported is not true)")]
+    UserCodeNotSupported,
 }
 
 impl RequestError {
@@ -371,6 +376,13 @@ impl CibaClient {
             form.push(("scope", scope.to_string()));
         }
         self.post_token(form).await
+    }
+
+    /// Whether the server takes a CIBA `user_code` (its discovery says
+    /// `backchannel_user_code_parameter_supported`): a till asks the customer
+    /// for one only then.
+    pub async fn supports_user_code(&self) -> Result<bool, RequestError> {
+        Ok(self.discover().await?.backchannel_user_code_parameter_supported == Some(true))
     }
 
     /// The server's public keys (`jwks_uri`), fetched fresh.

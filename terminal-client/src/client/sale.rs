@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use outband_protocol::{BindingMessage, LoginHint};
+use outband_protocol::{BindingMessage, LoginHint, Password};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -280,6 +280,12 @@ pub struct SaleRequest {
     /// How long the customer has to answer; the server's default when not given.
     #[serde(skip)]
     pub requested_expiry: Option<Duration>,
+    /// The secret code the customer set at the bank and types at the till
+    /// ([CIBA Core §7.1](https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#rfc.section.7.1)
+    /// `user_code`): sent only to a server whose discovery says
+    /// `backchannel_user_code_parameter_supported`. Never journaled.
+    #[serde(skip)]
+    pub user_code: Option<Password>,
 }
 
 impl SaleRequest {
@@ -294,6 +300,7 @@ impl SaleRequest {
             reference: None,
             prefix: None,
             requested_expiry: None,
+            user_code: None,
         }
     }
 
@@ -311,6 +318,9 @@ impl SaleRequest {
         }
         if let Some(prefix) = &self.prefix {
             check_prefix(prefix)?;
+        }
+        if self.user_code.as_ref().is_some_and(|c| !text_ok(c.secret())) {
+            return Err(ParseSaleError::Text("user code"));
         }
         Ok(())
     }

@@ -4,16 +4,20 @@
 //!
 //! An approved sale shows the bank's payment (id, status, time); on a server
 //! without the payments API the receipt is the grant alone, and says so.
+//! With a `receipt_url` in the config, an executed payment also shows the
+//! customer's digital receipt as a QR code beside it (what a real till offers
+//! instead of paper); it is left out when the screen is too small for it.
 
 use crossterm::event::{KeyCode, KeyEvent};
 use outband_terminal::Receipt;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 use time::format_description::well_known::Rfc3339;
 
+use super::qr::QrWidget;
 use super::{field, Component, Ctx};
 use crate::action::{Action, SaleInfo, SaleResult};
 
@@ -21,12 +25,57 @@ use crate::action::{Action, SaleInfo, SaleResult};
 #[derive(Debug)]
 pub struct ResultScreen {
     result: SaleResult,
+    /// The customer's digital receipt: its address and QR code.
+    receipt: Option<(String, QrWidget)>,
 }
 
 impl ResultScreen {
     /// Shows `result`.
     pub fn new(result: SaleResult) -> Self {
-        Self { result }
+        Self { result, receipt: None }
+    }
+
+    /// Also shows `link` (the customer's digital receipt) as a QR code.
+    pub fn with_receipt_link(mut self, link: Option<String>) -> Self {
+        self.receipt = link.map(|link| {
+            let qr = QrWidget::new(&link);
+            (link, qr)
+        });
+        self
+    }
+
+    /// The digital receipt's address, when the screen shows one.
+    pub fn receipt_link(&self) -> Option<&str> {
+        self.receipt.as_ref().map(|(link, _)| link.as_str())
+    }
+
+    /// Draws the receipt QR code and its caption at the right of `area`;
+    /// returns what is left for the text (all of it when the code does not fit).
+    fn draw_receipt_qr(&self, frame: &mut Frame, area: Rect) -> Rect {
+        let Some((_, qr)) = &self.receipt else {
+            return area;
+        };
+        let (width, height) = qr.size();
+        let column = width.saturating_add(2);
+        // Room for the receipt text (50 columns) and the code with its caption.
+        let caption_rows = 1;
+        let rows_needed = height.saturating_add(caption_rows);
+        if area.width < column.saturating_add(50) || area.height < rows_needed {
+            return area;
+        }
+        let [text, right] = Layout::horizontal([Constraint::Min(0), Constraint::Length(column)]).areas(area);
+        let [code, caption] = Layout::vertical([Constraint::Length(height), Constraint::Length(caption_rows)])
+            .flex(Flex::Center)
+            .areas(right);
+        let [code] = Layout::horizontal([Constraint::Length(width)])
+            .flex(Flex::Center)
+            .areas(code);
+        frame.render_widget(qr, code);
+        frame.render_widget(
+            Paragraph::new(Line::raw("Scan for your receipt").bold().centered()),
+            caption,
+        );
+        text
     }
 
     /// What the screen shows.
@@ -114,9 +163,15 @@ impl Component for ResultScreen {
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, _ctx: &Ctx) {
+        let area = self.draw_receipt_qr(frame, area);
         let mut lines = vec![Line::raw("")];
         match &self.result {
-            SaleResult::Approved(receipt) => lines.extend(receipt_lines(receipt)),
+            SaleResult::Approved(receipt) => {
+                lines.extend(receipt_lines(receipt));
+                if let Some(link) = self.receipt_link() {
+                    lines.push(field("Receipt", link.to_owned()).cyan());
+                }
+            }
             SaleResult::Denied { sale, reason } => {
                 lines.push(title("✘", "PAYMENT DENIED", Color::Red));
                 lines.push(Line::raw(""));

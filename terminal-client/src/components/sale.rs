@@ -1,11 +1,13 @@
 //! The sale screen: amount, currency, customer, merchant reference and
-//! delivery mode. Tab and Shift-Tab move between the fields, Enter checks
-//! them all and starts the sale; what is wrong shows under the field.
+//! delivery mode, and the customer's user code when the server's discovery
+//! says it takes one (`backchannel_user_code_parameter_supported`). Tab and
+//! Shift-Tab move between the fields, Enter checks them all and starts the
+//! sale; what is wrong shows under the field.
 
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use outband_protocol::DeliveryMode;
+use outband_protocol::{DeliveryMode, Password};
 use outband_terminal::{Amount, Currency, Iban, ParseSaleError, SaleRequest};
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
@@ -20,6 +22,8 @@ use crate::action::{Action, SaleOrder};
 const MAX_CUSTOMER: usize = 254;
 /// Longest merchant reference (`remittanceInformationUnstructured`: 140).
 const MAX_REFERENCE: usize = 140;
+/// Longest user code.
+const MAX_USER_CODE: usize = 64;
 /// Width of the input boxes.
 const BOX: usize = 34;
 /// Column where input boxes start.
@@ -32,14 +36,16 @@ pub enum Field {
     Currency,
     Customer,
     Reference,
+    UserCode,
     Mode,
 }
 
-const FIELDS: [Field; 5] = [
+const FIELDS: [Field; 6] = [
     Field::Amount,
     Field::Currency,
     Field::Customer,
     Field::Reference,
+    Field::UserCode,
     Field::Mode,
 ];
 const MODES: [DeliveryMode; 3] = [DeliveryMode::Poll, DeliveryMode::Ping, DeliveryMode::Push];
@@ -65,6 +71,10 @@ pub struct SaleForm {
     amount: String,
     currency: String,
     customer: String,
+    /// The customer's user code (shown masked).
+    user_code: String,
+    /// The server takes a user code: the field shows.
+    user_code_supported: bool,
     reference: String,
     mode: DeliveryMode,
     focus: Field,
@@ -79,6 +89,8 @@ impl SaleForm {
             amount: String::new(),
             currency: currency.to_string(),
             customer: String::new(),
+            user_code: String::new(),
+            user_code_supported: false,
             reference: String::new(),
             mode,
             focus: Field::Amount,
@@ -91,9 +103,29 @@ impl SaleForm {
     pub fn clear(&mut self) {
         self.amount.clear();
         self.customer.clear();
+        self.user_code.clear();
         self.reference.clear();
         self.focus = Field::Amount;
         self.errors.clear();
+    }
+
+    /// Shows the user code field (the server's discovery says it takes one) or hides it.
+    pub fn set_user_code_supported(&mut self, supported: bool) {
+        self.user_code_supported = supported;
+        if !supported {
+            self.user_code.clear();
+            if self.focus == Field::UserCode {
+                self.focus = Field::Reference;
+            }
+        }
+    }
+
+    /// The fields on the screen, in Tab order.
+    fn fields(&self) -> Vec<Field> {
+        FIELDS
+            .into_iter()
+            .filter(|f| *f != Field::UserCode || self.user_code_supported)
+            .collect()
     }
 
     /// The chosen delivery mode.
@@ -110,15 +142,17 @@ impl SaleForm {
             Field::Amount => Some(&mut self.amount),
             Field::Currency => Some(&mut self.currency),
             Field::Customer => Some(&mut self.customer),
+            Field::UserCode => Some(&mut self.user_code),
             Field::Reference => Some(&mut self.reference),
             Field::Mode => None,
         }
     }
 
     fn step(&mut self, forward: bool) {
-        let at = FIELDS.iter().position(|f| *f == self.focus).unwrap_or(0);
-        let next = if forward { at + 1 } else { at + FIELDS.len() - 1 };
-        self.focus = FIELDS.get(next % FIELDS.len()).copied().unwrap_or(Field::Amount);
+        let fields = self.fields();
+        let at = fields.iter().position(|f| *f == self.focus).unwrap_or(0);
+        let next = if forward { at + 1 } else { at + fields.len() - 1 };
+        self.focus = fields.get(next % fields.len()).copied().unwrap_or(Field::Amount);
     }
 
     fn cycle_mode(&mut self, forward: bool) {
@@ -135,6 +169,7 @@ impl SaleForm {
             Field::Amount if c == ',' => ('.', 14),
             Field::Currency if c.is_ascii_alphabetic() => (c.to_ascii_uppercase(), 3),
             Field::Customer if !c.is_control() => (c, MAX_CUSTOMER),
+            Field::UserCode if !c.is_control() => (c, MAX_USER_CODE),
             Field::Reference if !c.is_control() => (c, MAX_REFERENCE),
             _ => return,
         };
@@ -194,9 +229,12 @@ impl SaleForm {
         sale.prefix = defaults.prefix.clone();
         sale.reference = (!reference.is_empty()).then(|| reference.to_owned());
         sale.requested_expiry = defaults.requested_expiry;
+        sale.user_code =
+            (self.user_code_supported && !self.user_code.is_empty()).then(|| Password::new(self.user_code.clone()));
         match sale.validate() {
             Ok(()) => Ok(SaleOrder { sale, mode: self.mode }),
             Err(ParseSaleError::Customer) => Err(vec![(Field::Customer, "not a valid customer".to_owned())]),
+            Err(ParseSaleError::Text("user code")) => Err(vec![(Field::UserCode, "not a valid user code".to_owned())]),
             Err(err) => Err(vec![(Field::Reference, err.to_string())]),
         }
     }
@@ -336,7 +374,7 @@ impl Component for SaleForm {
             },
             Err(_) => String::new(),
         };
-        let lines = vec![
+        let mut lines = vec![
             Line::raw(""),
             self.input_line(Field::Amount, "Amount", &self.amount, &currency_hint),
             self.message_line(Field::Amount),
@@ -351,9 +389,20 @@ impl Component for SaleForm {
                 "optional: the sale code if empty",
             ),
             self.message_line(Field::Reference),
-            self.mode_line(),
-            self.message_line(Field::Mode),
         ];
+        // The customer's code is typed by the customer and never shown.
+        let masked = "•".repeat(self.user_code.chars().count());
+        if self.user_code_supported {
+            lines.push(self.input_line(
+                Field::UserCode,
+                "User code",
+                &masked,
+                "optional: the customer types their code",
+            ));
+            lines.push(self.message_line(Field::UserCode));
+        }
+        lines.push(self.mode_line());
+        lines.push(self.message_line(Field::Mode));
         frame.render_widget(Paragraph::new(lines), area);
         // The cursor sits at the end of the focused text field.
         let row = match self.focus {
@@ -361,6 +410,7 @@ impl Component for SaleForm {
             Field::Currency => Some((3, &self.currency)),
             Field::Customer => Some((5, &self.customer)),
             Field::Reference => Some((7, &self.reference)),
+            Field::UserCode => Some((9, &masked)),
             Field::Mode => None,
         };
         if let Some((row, text)) = row {

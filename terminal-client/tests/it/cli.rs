@@ -36,11 +36,11 @@ pub fn data_dir(server: &TestServer) -> std::path::PathBuf {
 }
 
 /// Runs `outband-pos` with `args` against `server` as client `till`.
-async fn outband_pos(server: &TestServer, args: &[&str]) -> Output {
+pub async fn outband_pos(server: &TestServer, args: &[&str]) -> Output {
     command(server, args).output().await.unwrap()
 }
 
-async fn server_with(customer: &str, decision: Option<TestDecision>) -> TestServer {
+pub async fn server_with(customer: &str, decision: Option<TestDecision>) -> TestServer {
     let server = TestServer::start();
     server
         .add_client("till", DeliveryMode::Poll, None, |meta| {
@@ -51,7 +51,7 @@ async fn server_with(customer: &str, decision: Option<TestDecision>) -> TestServ
     server
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

@@ -23,8 +23,8 @@ use serde_json::{json, Value};
 use crate::support::{new_key, sale, TerminalServer, TestServer, T0};
 
 /// The subject of till A's certificate, as registered (RFC 4514).
-const DN_A: &str = "CN=till-a,O=Corner Cafe,C=DE";
-const SCOPE: &str = "openid payments refunds";
+pub const DN_A: &str = "CN=till-a,O=Corner Cafe,C=DE";
+pub const SCOPE: &str = "openid payments refunds";
 
 /// A certificate and its key, PEM and DER.
 struct Cert {
@@ -37,7 +37,7 @@ struct Cert {
 /// The test PKI in a directory: a CA (`ca.pem`), the server's certificate for
 /// 127.0.0.1 (`server.pem`, `server.key`), tills A and B issued by the CA, and
 /// S, self-signed.
-struct Pki {
+pub struct Pki {
     ca_pem: String,
     a: Cert,
     b: Cert,
@@ -64,7 +64,7 @@ fn cert(certificate: &rcgen::Certificate, key: KeyPair) -> Cert {
     }
 }
 
-fn pki() -> Pki {
+pub fn pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -100,7 +100,7 @@ fn pki() -> Pki {
 }
 
 impl Pki {
-    fn path(&self, name: &str) -> String {
+    pub fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
 
@@ -109,7 +109,7 @@ impl Pki {
     }
 
     /// `[tls]`: the server's own TLS listener, asking for client certificates.
-    fn server_toml(&self) -> String {
+    pub fn server_toml(&self) -> String {
         format!(
             "[tls]\ncert_file = {:?}\nkey_file = {:?}\nclient_ca_file = {:?}\nclient_auth = \"optional\"\n",
             self.path("server.pem"),

@@ -25,7 +25,7 @@ impl Drop for Guard {
 }
 
 /// Kills the tmux session on drop.
-struct Session(String);
+pub struct Session(pub String);
 
 impl Drop for Session {
     fn drop(&mut self) {
@@ -79,7 +79,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn capture(session: &str) -> String {
+pub fn capture(session: &str) -> String {
     let out = Command::new("tmux")
         .args(["capture-pane", "-p", "-t", session])
         .output()
@@ -87,14 +87,14 @@ fn capture(session: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn send(session: &str, keys: &[&str]) {
+pub fn send(session: &str, keys: &[&str]) {
     let mut args = vec!["send-keys", "-t", session];
     args.extend_from_slice(keys);
     assert!(Command::new("tmux").args(&args).status().unwrap().success());
 }
 
 /// Waits (bounded) until the pane shows `needle`; returns the screen.
-async fn wait_for(session: &str, needle: &str) -> String {
+pub async fn wait_for(session: &str, needle: &str) -> String {
     let deadline = std::time::Instant::now() + SCREEN_WAIT;
     loop {
         let screen = capture(session);

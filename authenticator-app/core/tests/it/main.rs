@@ -7,6 +7,9 @@
 mod cli;
 mod decide;
 mod enroll;
+mod os_keyring;
+mod removals;
 mod security;
 mod stream;
 mod support;
+mod tty;

@@ -231,3 +231,28 @@ fn tls_client_auth_needs_a_certificate_and_sends_no_secret() {
     let err = format!("{:#}", Settings::resolve(&no_key, &no_env).err().unwrap());
     assert!(err.contains("--client-key") && err.contains("give both"), "{err}");
 }
+
+#[test]
+fn a_receipt_url_must_be_http_and_name_the_payment_or_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pos.toml");
+    let args = ConnectionArgs {
+        config: Some(path.clone()),
+        ..ConnectionArgs::default()
+    };
+    std::fs::write(&path, "receipt_url = \"https://shop.example/r/{payment_id}\"\n").unwrap();
+    let settings = Settings::resolve(&args, &no_env).unwrap();
+    assert_eq!(
+        settings.receipt_url.as_deref(),
+        Some("https://shop.example/r/{payment_id}")
+    );
+    for bad in [
+        "https://shop.example/receipts",
+        "ftp://shop.example/{payment_id}",
+        "{reference}",
+    ] {
+        std::fs::write(&path, format!("receipt_url = {bad:?}\n")).unwrap();
+        let err = format!("{:#}", Settings::resolve(&args, &no_env).err().unwrap());
+        assert!(err.contains("receipt_url"), "{bad}: {err}");
+    }
+}
