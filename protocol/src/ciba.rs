@@ -54,6 +54,13 @@ pub struct BackchannelAuthenticationRequest {
     /// A signed request object ([§7.1.1](https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#rfc.section.7.1.1)).
     #[serde(default)]
     pub request: Option<String>,
+    /// [FAPI Grant Management §5.2](https://openid.net/specs/fapi-grant-management.html) grant to act on.
+    #[serde(default)]
+    pub grant_id: Option<String>,
+    /// [FAPI Grant Management §5.2](https://openid.net/specs/fapi-grant-management.html)
+    /// `create`, `merge` or `replace`.
+    #[serde(default)]
+    pub grant_management_action: Option<String>,
 }
 
 /// The successful answer of the backchannel authentication endpoint

@@ -192,6 +192,13 @@ pub struct ClientMetadata {
     /// The alg of ID tokens issued to this client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// The alg of signed authorization responses (JARM §3); the profile's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_signed_response_alg: Option<SigningAlg>,
+    /// When set, UserInfo answers are JWTs signed with this alg
+    /// ([OpenID Connect Registration §2](https://openid.net/specs/openid-connect-registration-1_0.html#ClientMetadata)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<SigningAlg>,
     /// Access tokens must be DPoP-bound ([RFC 9449 §5.2](https://www.rfc-editor.org/rfc/rfc9449#section-5.2)).
     #[serde(default, skip_serializing_if = "is_false")]
     pub dpop_bound_access_tokens: bool,
@@ -242,6 +249,8 @@ impl ClientMetadata {
             backchannel_authentication_request_signing_alg: None,
             backchannel_user_code_parameter: false,
             id_token_signed_response_alg: None,
+            authorization_signed_response_alg: None,
+            userinfo_signed_response_alg: None,
             dpop_bound_access_tokens: false,
             tls_client_certificate_bound_access_tokens: false,
             tls_client_auth_subject_dn: None,

@@ -45,6 +45,12 @@ pub struct ProviderMetadata {
     pub subject_types_supported: Vec<String>,
     /// ID token algs.
     pub id_token_signing_alg_values_supported: Vec<String>,
+    /// Algs of signed authorization responses (JARM §5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_signing_alg_values_supported: Vec<String>,
+    /// Algs of signed UserInfo responses (OpenID Connect Discovery §3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo_signing_alg_values_supported: Vec<String>,
     /// Client authentication methods at the token endpoint.
     pub token_endpoint_auth_methods_supported: Vec<String>,
     /// Algs for `private_key_jwt` at the token endpoint.
@@ -103,6 +109,18 @@ pub struct ProviderMetadata {
     /// [RFC 9396 §10](https://www.rfc-editor.org/rfc/rfc9396#section-10) authorization details types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorization_details_types_supported: Vec<String>,
+    /// [FAPI Grant Management §7.1](https://openid.net/specs/fapi-grant-management.html)
+    /// actions the AS supports (`query`, `revoke`, `create`, `merge`, `replace`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grant_management_actions_supported: Vec<String>,
+    /// [FAPI Grant Management §7.1](https://openid.net/specs/fapi-grant-management.html)
+    /// the grant management API's base URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_management_endpoint: Option<String>,
+    /// [FAPI Grant Management §7.1](https://openid.net/specs/fapi-grant-management.html)
+    /// whether every authorization request must carry a `grant_management_action`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_management_action_required: Option<bool>,
     /// [RFC 9126 §5](https://www.rfc-editor.org/rfc/rfc9126#section-5) pushed authorization request endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed_authorization_request_endpoint: Option<String>,

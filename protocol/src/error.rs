@@ -82,6 +82,8 @@ error_codes! {
     UseDpopNonce => "use_dpop_nonce",
     /// [RFC 9396 §5](https://www.rfc-editor.org/rfc/rfc9396#section-5)
     InvalidAuthorizationDetails => "invalid_authorization_details",
+    /// [FAPI Grant Management §5.3](https://openid.net/specs/fapi-grant-management.html)
+    InvalidGrantId => "invalid_grant_id",
     /// [CIBA Core §11](https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#rfc.section.11)
     AuthorizationPending => "authorization_pending",
     /// [CIBA Core §11](https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#rfc.section.11)

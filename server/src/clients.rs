@@ -91,28 +91,29 @@ pub fn validate(metadata: &ClientMetadata, has_secret: bool) -> Result<(), Strin
             _ => {}
         }
     }
-    for uri in &metadata.redirect_uris {
-        if uri.fragment().is_some() {
-            return Err(format!("redirect_uris: {uri} must not have a fragment"));
-        }
-        // RFC 8252 §7.3: loopback IP literals, not "localhost".
-        let loopback = uri.scheme() == "http"
-            && match uri.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                _ => false,
-            };
-        if policy.requires_https_redirect_uris()
-            && uri.scheme() != "https"
-            && !(loopback && policy.allows_loopback_redirect_uris())
-        {
-            return Err(format!(
-                "redirect_uris: {uri} must be https under the {} profile",
-                metadata.profile
-            ));
-        }
-    }
+    check_public_client(metadata, has_secret)?;
+    // https, and for native apps loopback and private-use URIs (RFC 8252 §7).
+    crate::authorize::redirect_uri::check_registered(metadata)?;
     check_algs_and_types(metadata, policy)
+}
+
+/// A public client (`token_endpoint_auth_method: none`, a native or browser
+/// app that cannot keep a secret) has no secret and never uses the client
+/// credentials grant ([RFC 6749 §4.4](https://www.rfc-editor.org/rfc/rfc6749#section-4.4):
+/// "MUST only be used by confidential clients").
+fn check_public_client(metadata: &ClientMetadata, has_secret: bool) -> Result<(), String> {
+    if metadata.token_endpoint_auth_method != TokenEndpointAuthMethod::None {
+        return Ok(());
+    }
+    if has_secret {
+        return Err("client_secret: a public client (token_endpoint_auth_method none) has no secret".into());
+    }
+    if metadata.allows_grant(GrantType::ClientCredentials) {
+        return Err(
+            "grant_types: client_credentials is for confidential clients, not a public client (token_endpoint_auth_method none)".into(),
+        );
+    }
+    Ok(())
 }
 
 /// The algorithms the client asks the server to use or accept, and its RAR types.
@@ -134,6 +135,20 @@ fn check_algs_and_types(metadata: &ClientMetadata, policy: Policy) -> Result<(),
             return Err(format!(
                 "id_token_signed_response_alg: {alg} is not available under the {profile} profile"
             ));
+        }
+    }
+    // JARM §3 and OpenID Connect Registration §2: algs the server signs with for the client.
+    for (field, alg) in [
+        (
+            "authorization_signed_response_alg",
+            metadata.authorization_signed_response_alg,
+        ),
+        ("userinfo_signed_response_alg", metadata.userinfo_signed_response_alg),
+    ] {
+        if let Some(alg) = alg {
+            if !policy.allows_response_signing_alg(alg) || !crate::keys::SERVER_ALGS.contains(&alg) {
+                return Err(format!("{field}: {alg} is not available under the {profile} profile"));
+            }
         }
     }
     if let Some(unknown) = metadata

@@ -139,6 +139,16 @@ pub struct TokensConfig {
     /// ([`crate::profile::Policy::requires_dpop_nonce`]).
     #[serde(default = "optional_nonce")]
     pub dpop_nonce: NoncePolicy,
+    /// Seconds after a refresh token is rotated during which presenting it
+    /// again re-rotates once instead of revoking the grant (a client retrying a
+    /// refresh whose answer it lost; `grants::refresh_grace`). `0` turns it off.
+    #[serde(default = "default_refresh_grace")]
+    pub refresh_grace_seconds: u32,
+}
+
+/// The default `[tokens] refresh_grace_seconds`.
+fn default_refresh_grace() -> u32 {
+    10
 }
 
 /// `[resource]`: the resource API the server hosts (`/api/payments`, `/api/accounts`).
@@ -222,6 +232,7 @@ impl Default for Config {
                 access_token_alg: SigningAlg::ES256,
                 access_token_audience: None,
                 dpop_nonce: NoncePolicy::Optional,
+                refresh_grace_seconds: default_refresh_grace(),
             },
             keys: KeysConfig {
                 rotation_overlap: 24 * 3600,
@@ -385,6 +396,7 @@ impl Config {
             access_token_alg: t.access_token_alg,
             access_token_audience: audience,
             token_dpop_nonce: t.dpop_nonce,
+            refresh_grace_seconds: i64::from(t.refresh_grace_seconds),
             resource_dpop_nonce: self.resource.dpop_nonce,
             rotation_overlap: i64::from(self.keys.rotation_overlap),
             clients,
@@ -546,6 +558,8 @@ pub struct Settings {
     pub access_token_audience: String,
     /// Server nonces in DPoP proofs at the token endpoint (`[tokens] dpop_nonce`).
     pub token_dpop_nonce: NoncePolicy,
+    /// `[tokens] refresh_grace_seconds`.
+    pub refresh_grace_seconds: i64,
     /// Server nonces in DPoP proofs at the resource API (`[resource] dpop_nonce`).
     pub resource_dpop_nonce: NoncePolicy,
     /// Seconds a retired key stays published.

@@ -45,6 +45,16 @@ pub fn id_token_alg(client: &ClientRecord) -> SigningAlg {
 
 /// Signs an ID token.
 pub fn issue_id_token(state: &AppState, claims: IdTokenClaims<'_>) -> Result<String, Error> {
+    issue_id_token_with(state, claims, Map::new())
+}
+
+/// Signs an ID token with `extra` claims beside the usual ones (the hybrid
+/// flow's `c_hash` and `s_hash`).
+pub fn issue_id_token_with(
+    state: &AppState,
+    claims: IdTokenClaims<'_>,
+    extra: Map<String, Value>,
+) -> Result<String, Error> {
     let alg = id_token_alg(claims.client);
     let key = state
         .keys
@@ -76,5 +86,6 @@ pub fn issue_id_token(state: &AppState, claims: IdTokenClaims<'_>) -> Result<Str
             map.insert(RT_HASH_CLAIM.into(), json!(half_hash_for(alg, refresh.secret())));
         }
     }
+    map.extend(extra);
     key.sign(Some("JWT"), &map).map_err(|e| Error::internal(e.to_string()))
 }

@@ -19,8 +19,10 @@
 //! - [`error::Error`]: the one OAuth error response.
 //! - [`store`]: all SQL, one API over SQLite and PostgreSQL.
 //! - [`rar`]: Rich Authorization Requests (which `authorization_details` are valid);
-//!   [`registration`]: dynamic client registration (RFC 7591 / RFC 7592).
+//!   [`registration`]: dynamic client registration (RFC 7591 / RFC 7592);
+//!   [`consents`]: lodging-intent consent resources (Open Finance Brasil, UK Open Banking).
 
+pub mod account;
 pub mod auth;
 pub mod authorize;
 pub mod ciba;
@@ -28,11 +30,13 @@ pub mod cli;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod consents;
 pub mod device;
 pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod grant_management;
 pub mod grants;
 pub mod id_token;
 pub mod keys;

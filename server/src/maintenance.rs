@@ -62,6 +62,11 @@ pub async fn run_once(state: &AppState) {
         Ok(_) => {}
         Err(_) => tracing::warn!("could not purge expired browser-flow rows; will retry"),
     }
+    match store.purge_expired_grant_intents(now).await {
+        Ok(rows) if rows > 0 => tracing::debug!(rows, "purged expired grant intents"),
+        Ok(_) => {}
+        Err(_) => tracing::warn!("could not purge expired grant intents; will retry"),
+    }
 }
 
 /// Runs housekeeping every [`INTERVAL`] until `shutdown` completes.

@@ -42,6 +42,11 @@ impl Policy {
     }
 
     /// Client authentication methods the profile allows at the token endpoint.
+    /// Under FAPI 1.0 Part 1 (`fapi1-baseline`) §5.2.2 item 4 a confidential client
+    /// authenticates with mutual TLS or `private_key_jwt` (`client_secret_jwt` is
+    /// not offered here), and public clients (`none`, item 2 "should support public
+    /// clients") are allowed, held to PKCE with `S256` ([`Self::requires_pkce`],
+    /// [`Self::allows_plain_pkce`]).
     pub fn allows_auth_method(self, method: TokenEndpointAuthMethod) -> bool {
         use TokenEndpointAuthMethod as M;
         match method {
@@ -74,6 +79,23 @@ impl Policy {
     /// though [`Self::requires_https_redirect_uris`]: FAPI 1 baseline only.
     pub fn allows_loopback_redirect_uris(self) -> bool {
         matches!(self.profile, Profile::Oidc | Profile::Fapi1Baseline)
+    }
+
+    /// Whether a *public* client (a native app, `token_endpoint_auth_method:
+    /// none`) may register the redirect URIs of
+    /// [RFC 8252 §7](https://www.rfc-editor.org/rfc/rfc8252#section-7) besides
+    /// `https` ones: loopback `http://127.0.0.1:{port}` / `http://[::1]:{port}`
+    /// (§7.3) and private-use schemes in reverse-domain form (§7.1). FAPI 1.0
+    /// Part 1 §5.2.2 item 20 asks for `https` redirect URIs; we read it, with
+    /// BCP 212 which Part 1 points native apps to, as applying to confidential
+    /// clients, so only public native clients of `oidc` and `fapi1-baseline` get
+    /// these. Confidential `fapi1-baseline` clients stay `https` only.
+    pub fn allows_native_redirect_uris(self, public: bool) -> bool {
+        match self.profile {
+            Profile::Oidc => true,
+            Profile::Fapi1Baseline => public,
+            _ => false,
+        }
     }
 
     /// Whether CIBA authentication requests must be signed request objects
@@ -151,6 +173,24 @@ impl Policy {
         self.is_fapi2() || matches!(self.profile, Profile::OpenbankingBr)
     }
 
+    /// Whether every authorization request must name a consent resource in the
+    /// dynamic scope `consent:{consentId}` (Open Finance Brasil: the consent is
+    /// created by API first and the authorization only authorises it; see
+    /// [`crate::consents::authorize`]). A request without it is `invalid_scope`.
+    pub fn requires_consent_scope(self) -> bool {
+        matches!(self.profile, Profile::OpenbankingBr)
+    }
+
+    /// Whether calls to the resource APIs (`/api/*`, `/open-banking/*`) must
+    /// send an `x-fapi-interaction-id` that is a UUID (RFC 4122). Open Finance
+    /// Brasil's APIs make it mandatory for the client: "Caso não seja recebido ou
+    /// se for recebido um valor inválido, a transmissora deve gerar um
+    /// x-fapi-interaction-id e retorná-lo na resposta com o HTTP Status Code 400".
+    /// Every other profile follows FAPI 1 Baseline §6.2.1 (echo it, or make one).
+    pub fn requires_fapi_interaction_id(self) -> bool {
+        matches!(self.profile, Profile::OpenbankingBr)
+    }
+
     /// Whether an authorization request must carry a PKCE `code_challenge`
     /// ([RFC 7636](https://www.rfc-editor.org/rfc/rfc7636)): under every FAPI
     /// profile. Plain OIDC asks it of public clients only (the endpoint checks that).
@@ -162,6 +202,65 @@ impl Policy {
     /// every FAPI profile requires `S256`.
     pub fn allows_plain_pkce(self) -> bool {
         !self.is_fapi()
+    }
+
+    /// FAPI 1 Advanced and the profiles built on it for the browser (FAPI-CIBA,
+    /// Open Finance Brasil).
+    fn is_fapi1_advanced_family(self) -> bool {
+        matches!(
+            self.profile,
+            Profile::Fapi1Advanced | Profile::FapiCiba | Profile::OpenbankingBr
+        )
+    }
+
+    /// Whether the authorization response itself must be signed: FAPI 1.0 Part 2
+    /// (Advanced) §5.2.2 item 2, "shall require the `response_type` value
+    /// `code id_token`, or the `response_type` value `code` in conjunction with the
+    /// `response_mode` value `jwt`" (the ID token as detached signature, §5.2.2.2,
+    /// or JARM, §5.2.2.3). Plain `code` answered in the query is refused with
+    /// `unsupported_response_type`.
+    pub fn requires_signed_authorization_response(self) -> bool {
+        self.is_fapi1_advanced_family()
+    }
+
+    /// Whether authorization requests must be signed request objects (JAR,
+    /// RFC 9101): FAPI 1.0 Part 2 §5.2.2 item 1 "shall require the `request` or
+    /// `request_uri` parameter to be passed as a JWS signed JWT"; FAPI 2.0 Message
+    /// Signing §5.3 (signed request objects at the PAR endpoint); Open Finance
+    /// Brasil (signed request objects at PAR). A pushed request must then carry a
+    /// `request` object at `/par`, and a request sent to `/authorize` directly must
+    /// be a `request` object (else `invalid_request`).
+    pub fn requires_signed_request_object(self) -> bool {
+        self.is_fapi1_advanced_family() || matches!(self.profile, Profile::Fapi2MessageSigning)
+    }
+
+    /// Whether a request with the `openid` scope must carry a `nonce`: FAPI 1.0
+    /// Part 1 §5.2.2.2 ("If the client requests the openid scope, the authorization
+    /// server shall require the nonce parameter"), which Part 2 §5.2.2 inherits.
+    /// (The hybrid flow needs a `nonce` under every profile: OpenID Connect Core
+    /// §3.3.2.11.)
+    pub fn requires_nonce_with_openid(self) -> bool {
+        self.is_fapi1_advanced_family() || matches!(self.profile, Profile::Fapi1Baseline)
+    }
+
+    /// Whether a request without the `openid` scope must carry a `state`: FAPI
+    /// 1.0 Part 1 §5.2.2.3 ("Clients not requesting openid scope ... shall require
+    /// the state parameter"), which Part 2 §5.2.2 inherits.
+    pub fn requires_state_without_openid(self) -> bool {
+        self.is_fapi1_advanced_family() || matches!(self.profile, Profile::Fapi1Baseline)
+    }
+
+    /// The algorithm of signed authorization responses (JARM §3
+    /// `authorization_signed_response_alg`) when the client registered none: JARM's
+    /// default RS256 for plain OIDC clients; PS256 under FAPI, which never uses RS256.
+    pub fn default_authorization_response_alg(self) -> SigningAlg {
+        self.default_id_token_alg()
+    }
+
+    /// Whether the server may sign `alg` for this client (ID tokens, JARM
+    /// responses, UserInfo responses): an algorithm the profile allows.
+    pub fn allows_response_signing_alg(self, alg: SigningAlg) -> bool {
+        self.signing_algs().contains(&alg)
     }
 }
 
@@ -232,6 +331,44 @@ mod tests {
                 "{profile}"
             );
         }
+    }
+
+    #[test]
+    fn only_brazil_requires_consents_and_interaction_ids() {
+        for profile in [
+            Profile::Oidc,
+            Profile::Fapi1Advanced,
+            Profile::Fapi2Security,
+            Profile::FapiCiba,
+        ] {
+            assert!(!Policy::of(profile).requires_consent_scope(), "{profile}");
+            assert!(!Policy::of(profile).requires_fapi_interaction_id(), "{profile}");
+        }
+        let brazil = Policy::of(Profile::OpenbankingBr);
+        assert!(brazil.requires_consent_scope() && brazil.requires_fapi_interaction_id());
+        assert!(!brazil.allows_auth_method(TokenEndpointAuthMethod::SelfSignedTlsClientAuth));
+        assert!(brazil.allows_auth_method(TokenEndpointAuthMethod::TlsClientAuth));
+    }
+
+    #[test]
+    fn signed_requests_and_responses() {
+        for profile in [Profile::Fapi1Advanced, Profile::FapiCiba, Profile::OpenbankingBr] {
+            let policy = Policy::of(profile);
+            assert!(policy.requires_signed_authorization_response(), "{profile}");
+            assert!(policy.requires_signed_request_object(), "{profile}");
+            assert!(policy.requires_nonce_with_openid(), "{profile}");
+            assert_eq!(policy.default_authorization_response_alg(), SigningAlg::PS256);
+        }
+        let ms = Policy::of(Profile::Fapi2MessageSigning);
+        assert!(ms.requires_signed_request_object() && !ms.requires_signed_authorization_response());
+        for profile in [Profile::Oidc, Profile::Fapi1Baseline, Profile::Fapi2Security] {
+            let policy = Policy::of(profile);
+            assert!(!policy.requires_signed_request_object(), "{profile}");
+            assert!(!policy.requires_signed_authorization_response(), "{profile}");
+        }
+        let oidc = Policy::of(Profile::Oidc);
+        assert_eq!(oidc.default_authorization_response_alg(), SigningAlg::RS256);
+        assert!(!Policy::of(Profile::Fapi1Advanced).allows_response_signing_alg(SigningAlg::RS256));
     }
 
     #[test]

@@ -223,8 +223,18 @@ pub async fn issue_refresh_token(
     grant: &AccessGrant<'_>,
     grant_id: &str,
 ) -> Result<RefreshToken, Error> {
+    record_refresh_token(state, grant, grant_id, RefreshToken::new(random_token())).await
+}
+
+/// Records `token` (a fresh random value the caller made, e.g. to name it as
+/// a rotated token's successor first) as a refresh token of `grant_id`.
+pub async fn record_refresh_token(
+    state: &AppState,
+    grant: &AccessGrant<'_>,
+    grant_id: &str,
+    token: RefreshToken,
+) -> Result<RefreshToken, Error> {
     let now = state.now();
-    let token = RefreshToken::new(random_token());
     let record = TokenRecord {
         token_hash: token.hash(),
         kind: TokenKind::Refresh,

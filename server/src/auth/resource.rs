@@ -28,6 +28,7 @@ use outband_protocol::{ClientId, ErrorCode, Subject};
 use crate::auth::dpop::{self, algs, DpopError, DpopProof, NoncePolicy};
 use crate::auth::{mtls, PeerCertificate};
 use crate::error::Error;
+use crate::profile::Policy;
 use crate::state::AppState;
 use crate::store::{TokenKind, TokenRecord};
 use crate::tokens::active_token;
@@ -277,6 +278,34 @@ impl ResourceAuth {
     }
 }
 
+/// The FAPI interaction id header.
+const FAPI_INTERACTION_ID: &str = "x-fapi-interaction-id";
+/// The resource APIs whose routers echo or make `x-fapi-interaction-id`
+/// (payments and accounts, consents); UserInfo and Grant Management are not among them.
+const RESOURCE_API_PREFIXES: [&str; 2] = ["/api/", "/open-banking/"];
+
+/// `400 invalid_request` when the client's profile requires an
+/// `x-fapi-interaction-id` ([`Policy::requires_fapi_interaction_id`]) and the
+/// request has none, several, or one that is not a UUID. The response still
+/// carries a freshly made one (the resource routers' middleware adds it), as
+/// Open Finance Brasil asks.
+fn require_interaction_id(headers: &HeaderMap, policy: Policy) -> Result<(), Error> {
+    if !policy.requires_fapi_interaction_id() {
+        return Ok(());
+    }
+    let mut values = headers.get_all(FAPI_INTERACTION_ID).iter();
+    let valid = match (values.next(), values.next()) {
+        (Some(value), None) => value.to_str().is_ok_and(|v| uuid::Uuid::parse_str(v).is_ok()),
+        _ => false,
+    };
+    if valid {
+        return Ok(());
+    }
+    Err(Error::invalid_request(
+        "send one x-fapi-interaction-id header with a UUID (RFC 4122): this client's profile requires it",
+    ))
+}
+
 fn invalid_token(scheme: TokenScheme, description: &'static str) -> Error {
     challenge_error(scheme, ErrorCode::InvalidToken, Cow::Borrowed(description), None)
 }
@@ -300,6 +329,12 @@ impl FromRequestParts<AppState> for ResourceAuth {
             }
         }
         let client = state.client(&token.client_id).await?;
+        if let Some(client) = &client {
+            let path = request_path(parts);
+            if RESOURCE_API_PREFIXES.iter().any(|p| path.starts_with(p)) {
+                require_interaction_id(&parts.headers, Policy::of(client.metadata.profile))?;
+            }
+        }
         let nonce = NoncePolicy::for_client(state.settings.resource_dpop_nonce, client.as_ref());
         let proof = verify_binding(state, parts, &presented, token.cnf_jkt.as_deref(), nonce).await?;
         Ok(Self {

@@ -10,12 +10,13 @@
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use outband_protocol::{ErrorCode, Password};
-use url::Url;
 
 use crate::authorize::browser::{self, LoginOutcome, INTERACTION_LIFETIME};
+use crate::authorize::hybrid;
 use crate::authorize::pages::{self, ConsentForm, LoginForm};
 use crate::authorize::request::{self, AuthorizationRequest, Params, Rejection, REQUEST_URI_PREFIX};
 use crate::authorize::request_object;
+use crate::authorize::response::{self, ResponseTarget};
 use crate::error::{Error, Result};
 use crate::profile::Policy;
 use crate::state::AppState;
@@ -25,50 +26,9 @@ use crate::tokens::random_token;
 /// How long an authorization code lives, in seconds.
 pub const CODE_LIFETIME: i64 = 60;
 
-/// A `303 See Other` to `redirect_uri` with `params`, `state` and `iss` added to its query.
-fn redirect(state: &AppState, redirect_uri: &str, params: &[(&str, &str)], client_state: Option<&str>) -> Response {
-    let Ok(mut url) = Url::parse(redirect_uri) else {
-        return pages::error(StatusCode::BAD_REQUEST, "The application's redirect_uri is not a URL.");
-    };
-    {
-        let mut query = url.query_pairs_mut();
-        for (name, value) in params {
-            query.append_pair(name, value);
-        }
-        if let Some(value) = client_state {
-            query.append_pair("state", value);
-        }
-        query.append_pair("iss", &state.settings.issuer);
-    }
-    match HeaderValue::from_str(url.as_str()) {
-        Ok(location) => (
-            StatusCode::SEE_OTHER,
-            [
-                (header::LOCATION, location),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            ],
-        )
-            .into_response(),
-        Err(_) => pages::error(
-            StatusCode::BAD_REQUEST,
-            "The application's redirect_uri cannot be used.",
-        ),
-    }
-}
-
 /// An error response to the client at its redirect URI.
 fn redirect_error(state: &AppState, redirect_uri: &str, client_state: Option<&str>, error: &Error) -> Response {
-    let code = error.code();
-    let description = match error {
-        Error::OAuth { description, .. } | Error::Detailed { description, .. } => description.to_string(),
-        _ => "the server could not complete the request".to_owned(),
-    };
-    redirect(
-        state,
-        redirect_uri,
-        &[("error", code.as_str()), ("error_description", &description)],
-        client_state,
-    )
+    response::error(state, &ResponseTarget::query(redirect_uri), client_state, error)
 }
 
 /// The response for a refused request.
@@ -80,6 +40,11 @@ pub fn reject(state: &AppState, rejection: Rejection) -> Response {
             state: client_state,
             error,
         } => redirect_error(state, &redirect_uri, client_state.as_deref(), &error),
+        Rejection::Respond {
+            target,
+            state: client_state,
+            error,
+        } => response::error(state, &target, client_state.as_deref(), &error),
         Rejection::Internal(error) => (*error).into_response(),
     }
 }
@@ -104,6 +69,7 @@ async fn effective_params(state: &AppState, client: &ClientRecord, params: Param
             ))?;
         return serde_json::from_str(&stored).map_err(|e| Rejection::from(Error::internal(e.to_string())));
     }
+    let signed = params.contains_key("request");
     let params = match params.get("request") {
         Some(jwt) => match request_object::parameters(state, client, jwt).await {
             Ok(inner) => inner,
@@ -115,13 +81,21 @@ async fn effective_params(state: &AppState, client: &ClientRecord, params: Param
     if client.metadata.require_pushed_authorization_requests || policy.requires_par() {
         // Validated first, so the error goes only to a registered redirect URI.
         let checked = request::validate(&params, client)?;
-        return Err(Rejection::Redirect {
-            redirect_uri: checked.redirect_uri,
-            state: checked.state,
-            error: Box::new(Error::invalid_request(
+        return Err(checked.refuse(
+            client,
+            Error::invalid_request(
                 "this client must push its authorization requests to the pushed_authorization_request_endpoint first",
-            )),
-        });
+            ),
+        ));
+    }
+    if !signed && policy.requires_signed_request_object() {
+        let checked = request::validate(&params, client)?;
+        return Err(checked.refuse(
+            client,
+            Error::invalid_request(
+                "this client must send its authorization request as a signed request object (request)",
+            ),
+        ));
     }
     Ok(params)
 }
@@ -130,8 +104,8 @@ async fn effective_params(state: &AppState, client: &ClientRecord, params: Param
 /// registered, else on a page (the object's own cannot be trusted).
 fn outer_rejection(params: &Params, client: &ClientRecord, error: Error) -> Rejection {
     match params.get("redirect_uri") {
-        Some(uri) if request::registered_redirect_uri(client, uri) => Rejection::Redirect {
-            redirect_uri: uri.clone(),
+        Some(uri) if request::registered_redirect_uri(client, uri) => Rejection::Respond {
+            target: Box::new(ResponseTarget::new(client, uri, response::error_mode(params))),
             state: params.get("state").cloned(),
             error: Box::new(error),
         },
@@ -155,22 +129,52 @@ pub async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> Res
         .map_err(Error::from)?
         .ok_or(Rejection::Page("The application is not registered here.".into()))?;
     let params = effective_params(state, &client, params).await?;
-    let request = request::validate(&params, &client)?;
+    let mut request = request::validate(&params, &client)?;
+    if let Err(error) =
+        crate::grant_management::check(state, client.client_id(), request.grant_management.as_ref(), None).await
+    {
+        return Err(request.refuse(&client, error));
+    }
+    match crate::consents::authorize::check(state, &client, &params, &request.scope).await {
+        Ok(consent) => request.consent = consent,
+        Err(error @ Error::OAuth { .. }) => return Err(request.refuse(&client, error)),
+        Err(error) => return Err(error.into()),
+    }
     let now = state.now();
     let session = browser::current_session(state, headers).await?;
     let session =
         session.filter(|(s, _)| !request.prompt.login && request.max_age.is_none_or(|max| now - s.auth_time <= max));
     if request.prompt.none {
+        // Remembered consent: a grant of this user already covers the request.
+        if let Some((session, _)) = &session {
+            let remembered = crate::grant_management::consent::is_remembered(
+                state,
+                client.client_id(),
+                &session.subject,
+                &request.scope,
+                request.authorization_details.as_ref(),
+                request.grant_management.as_ref(),
+            )
+            .await?;
+            if remembered {
+                let target = request.response_target(&client);
+                return Ok(issue_code(
+                    state,
+                    &client,
+                    &request,
+                    &target,
+                    session.subject.clone(),
+                    session.auth_time,
+                )
+                .await?);
+            }
+        }
         let (code, description) = if session.is_none() {
             (ErrorCode::LoginRequired, "the user is not logged in")
         } else {
             (ErrorCode::ConsentRequired, "the user has not yet approved this request")
         };
-        return Err(Rejection::Redirect {
-            redirect_uri: request.redirect_uri,
-            state: request.state,
-            error: Box::new(Error::new(code, description)),
-        });
+        return Err(request.refuse(&client, Error::new(code, description)));
     }
     let (browser_id, set_browser) = browser::browser_id(state, headers)?;
     let (id, csrf) = (random_token(), random_token());
@@ -216,14 +220,18 @@ fn consent_response(
     id: &str,
     csrf: &str,
 ) -> Response {
-    pages::consent(&ConsentForm {
+    let mut response = pages::consent(&ConsentForm {
         client_name: client.metadata.display_name(),
         username,
         scopes: request.scope.iter().collect(),
         authorization_details: request.authorization_details.as_ref(),
+        consent: request.consent.as_ref().map(|c| c.shown.as_str()),
         interaction: id,
         csrf,
-    })
+    });
+    // The decision's POST is answered with a redirect to the client.
+    pages::allow_form_target(&mut response, &request.redirect_uri);
+    response
 }
 
 /// The interaction a form or link names, when it is live and this browser's
@@ -354,40 +362,84 @@ pub async fn decide(state: &AppState, headers: &HeaderMap, form: Params) -> Resu
         return Ok(stale_form());
     }
     let request = stored_request(&record)?;
+    let Some(client) = state.client(&request.client_id).await? else {
+        return Ok(stale_form());
+    };
+    let target = request.response_target(&client);
     let approved = form.get("decision").map(String::as_str) == Some("approve");
     let user_ok = state.store.user(&subject).await?.is_some_and(|u| !u.locked);
     if !approved || !user_ok {
+        if let Some(consent) = &request.consent {
+            crate::consents::authorize::decide(state, consent, &subject, "", false).await?;
+        }
         let error = Error::new(ErrorCode::AccessDenied, "the user denied the request");
-        return Ok(redirect_error(
-            state,
-            &request.redirect_uri,
-            request.state.as_deref(),
-            &error,
-        ));
+        return Ok(response::error(state, &target, request.state.as_deref(), &error));
     }
+    issue_code(state, &client, &request, &target, subject, auth_time).await
+}
+
+/// Issues the code of an approved request (after the consent page, or at once
+/// when a grant already covers it) and sends it to the client.
+async fn issue_code(
+    state: &AppState,
+    client: &ClientRecord,
+    request: &AuthorizationRequest,
+    target: &ResponseTarget,
+    subject: outband_protocol::Subject,
+    auth_time: i64,
+) -> Result<Response> {
     let code = random_token();
+    let code_hash = browser::hash(&code);
+    let expires_at = state.now() + CODE_LIFETIME;
+    let grant_id = match crate::grant_management::record_intent(
+        state,
+        &request.client_id,
+        request.grant_management.as_ref(),
+        &subject,
+        &format!("code:{code_hash}"),
+        expires_at,
+    )
+    .await
+    {
+        Ok(grant_id) => grant_id,
+        Err(error @ (Error::OAuth { .. } | Error::Detailed { .. })) => {
+            return Ok(response::error(state, target, request.state.as_deref(), &error))
+        }
+        Err(other) => return Err(other),
+    };
+    if let Some(consent) = &request.consent {
+        if !crate::consents::authorize::decide(state, consent, &subject, &grant_id, true).await? {
+            let error = Error::new(
+                ErrorCode::AccessDenied,
+                "the consent can no longer be authorised: it expired or was withdrawn",
+            );
+            return Ok(response::error(state, target, request.state.as_deref(), &error));
+        }
+    }
     state
         .store
         .insert_authorization_code(&AuthorizationCodeRecord {
-            code_hash: browser::hash(&code),
+            code_hash,
             client_id: request.client_id.clone(),
             redirect_uri: request.redirect_uri.clone(),
-            subject,
+            subject: subject.clone(),
             scope: request.scope.clone(),
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.as_ref().map(|(c, _)| c.clone()),
             code_challenge_method: request.code_challenge.as_ref().map(|(_, m)| m.as_str().to_owned()),
             authorization_details: request.authorization_details.as_ref().map(ToString::to_string),
             auth_time,
-            grant_id: random_token(),
-            expires_at: state.now() + CODE_LIFETIME,
+            grant_id,
+            expires_at,
             used: false,
+            dpop_jkt: request.dpop_jkt.clone(),
         })
         .await?;
-    Ok(redirect(
-        state,
-        &request.redirect_uri,
-        &[("code", &code)],
-        request.state.as_deref(),
-    ))
+    let mut params = vec![("code", code.clone())];
+    if request.response_type.has_id_token() {
+        let id_token = hybrid::front_channel_id_token(state, client, request, &code, &subject, auth_time)?;
+        params.push(("id_token", id_token));
+    }
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(response::deliver(state, target, &params, request.state.as_deref()))
 }

@@ -8,6 +8,8 @@
 //!
 //! - [`request`]: validating an authorization request (at `/authorize` and `/par`).
 //! - [`request_object`]: signed requests (JAR, RFC 9101).
+//! - [`response`]: response types and modes (`query`, `fragment`, `form_post`, JARM).
+//! - [`hybrid`]: `code id_token`, the ID token in the authorization response.
 //! - [`pkce`]: code challenges and verifiers.
 //! - [`flow`]: `/authorize` → login → consent → redirect with the code.
 //! - [`browser`]: cookies, login sessions, password checks, the failed-login limit.
@@ -17,8 +19,12 @@
 //! by `grants::authorization_code`.
 
 pub mod browser;
+pub mod dpop_binding;
 pub mod flow;
+pub mod hybrid;
 pub mod pages;
 pub mod pkce;
+pub mod redirect_uri;
 pub mod request;
 pub mod request_object;
+pub mod response;

@@ -31,8 +31,11 @@ input[type=text],input[type=password]{width:100%;padding:.5rem;font-size:1rem;bo
 button{margin-top:1.5rem;margin-right:.5rem;padding:.6rem 1.2rem;font-size:1rem}\
 .error{color:#a00000;font-weight:600}.detail{border:1px solid #888;padding:.5rem 1rem;margin:.5rem 0}";
 
+/// The pages' Content-Security-Policy: no scripts, nothing framed, forms only to us.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+
 /// A complete page with `status`, never cached, never framed.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -43,14 +46,28 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
+}
+
+/// Lets the forms of `response` (a [`page`]) lead to `redirect_uri` as well. Browsers
+/// apply `form-action` to the redirects that follow a form submission (CSP Level 3
+/// §6.4.1; Chromium blocks them), so the consent page, whose POST answers with a `303`
+/// to the client's redirect URI, must name that URI's origin (or, for a private-use
+/// scheme of a native app, the scheme).
+pub(crate) fn allow_form_target(response: &mut Response, redirect_uri: &str) {
+    let Ok(url) = url::Url::parse(redirect_uri) else {
+        return;
+    };
+    let source = match url.scheme() {
+        "http" | "https" => url.origin().ascii_serialization(),
+        scheme => format!("{scheme}:"),
+    };
+    let csp = CSP.replace("form-action 'self'", &format!("form-action 'self' {source}"));
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
 }
 
 /// An error the user sees (nothing can be sent back to the application).
@@ -121,6 +138,9 @@ pub struct ConsentForm<'a> {
     pub scopes: Vec<&'a str>,
     /// The requested authorization details.
     pub authorization_details: Option<&'a Value>,
+    /// The lodging-intent consent the request names, already in plain words
+    /// (escaped HTML, [`crate::consents::authorize::describe`]).
+    pub consent: Option<&'a str>,
     /// The interaction id.
     pub interaction: &'a str,
     /// The CSRF token.
@@ -139,6 +159,7 @@ pub fn consent(form: &ConsentForm<'_>) -> Response {
         .and_then(Value::as_array)
         .map(|items| items.iter().map(describe_detail).collect())
         .unwrap_or_default();
+    let details = format!("{details}{}", form.consent.unwrap_or_default());
     let details = if details.is_empty() {
         String::new()
     } else {
@@ -161,7 +182,7 @@ pub fn consent(form: &ConsentForm<'_>) -> Response {
 }
 
 /// A scope in plain words.
-fn describe_scope(scope: &str) -> String {
+pub(crate) fn describe_scope(scope: &str) -> String {
     match scope {
         "openid" => "know who you are (your user id)".into(),
         "profile" => "see your name and username".into(),
@@ -171,12 +192,14 @@ fn describe_scope(scope: &str) -> String {
         "payments" => "make payments you approve".into(),
         "refunds" => "refund payments made to it".into(),
         "accounts" => "see your accounts and balances".into(),
+        "consents" => "ask you for consents".into(),
+        s if crate::consents::authorize::is_consent_scope(s) => "act on the consent below".into(),
         other => format!("use the permission \u{201c}{other}\u{201d}"),
     }
 }
 
 /// An authorization detail in plain words.
-fn describe_detail(detail: &Value) -> String {
+pub(crate) fn describe_detail(detail: &Value) -> String {
     let kind = detail.get("type").and_then(Value::as_str).unwrap_or_default();
     let payment = (kind == PAYMENT_INITIATION)
         .then(|| serde_json::from_value::<PaymentInitiation>(detail.clone()).ok())
@@ -218,6 +241,22 @@ fn describe_detail(detail: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forms_may_lead_to_the_redirect_uri() {
+        let csp = |uri: &str| {
+            let mut response = page(StatusCode::OK, "t", "b");
+            allow_form_target(&mut response, uri);
+            response.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert!(csp("https://client.example:8443/cb?x=1").contains("form-action 'self' https://client.example:8443;"));
+        assert!(csp("http://127.0.0.1:4000/cb").contains("form-action 'self' http://127.0.0.1:4000;"));
+        assert!(csp("com.example.app:/cb").contains("form-action 'self' com.example.app:;"));
+        assert!(csp("https://client.example/cb").contains("frame-ancestors 'none'"));
+    }
 
     #[test]
     fn escapes_markup() {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::authorize::pkce::{self, PkceMethod};
+use crate::authorize::response::{self, ResponseMode, ResponseTarget, ResponseType};
 use crate::error::Error;
 use crate::profile::Policy;
 use crate::store::ClientRecord;
@@ -76,6 +77,23 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// [RFC 9396](https://www.rfc-editor.org/rfc/rfc9396) details (a JSON array).
     pub authorization_details: Option<Value>,
+    /// [FAPI Grant Management §5.2](https://openid.net/specs/fapi-grant-management.html)
+    /// `grant_management_action` and `grant_id` ([`crate::grant_management`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_management: Option<crate::grant_management::GrantRequest>,
+    /// `code` or `code id_token` ([`response`]).
+    #[serde(default)]
+    pub response_type: ResponseType,
+    /// How the response reaches the client (`jwt` already resolved).
+    #[serde(default)]
+    pub response_mode: ResponseMode,
+    /// The DPoP key the code will be bound to ([RFC 9449 §10](https://www.rfc-editor.org/rfc/rfc9449#section-10)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
+    /// The lodging-intent consent the request names ([`crate::consents::authorize`]);
+    /// set by the endpoints after [`validate`], which cannot reach the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<crate::consents::authorize::ConsentRef>,
 }
 
 /// Why a request was refused.
@@ -94,6 +112,15 @@ pub enum Rejection {
     },
     /// A failure of ours.
     Internal(Box<Error>),
+    /// Sent to the client in its response mode ([`response`]), with `state`.
+    Respond {
+        /// Where and how to send it.
+        target: Box<ResponseTarget>,
+        /// The request's `state`.
+        state: Option<String>,
+        /// The error.
+        error: Box<Error>,
+    },
 }
 
 impl From<Error> for Rejection {
@@ -107,7 +134,7 @@ impl Rejection {
     pub fn into_error(self) -> Error {
         match self {
             Self::Page(message) => Error::invalid_request(message),
-            Self::Redirect { error, .. } => *error,
+            Self::Redirect { error, .. } | Self::Respond { error, .. } => *error,
             Self::Internal(error) => *error,
         }
     }
@@ -115,11 +142,8 @@ impl Rejection {
 
 /// Whether `redirect_uri` is exactly one the client registered.
 pub fn registered_redirect_uri(client: &ClientRecord, redirect_uri: &str) -> bool {
-    client
-        .metadata
-        .redirect_uris
-        .iter()
-        .any(|uri| uri.as_str() == redirect_uri)
+    // Exactly, except the port of loopback URIs (RFC 8252 §7.3).
+    crate::authorize::redirect_uri::is_registered(client, redirect_uri)
 }
 
 /// Validates `params` for `client`.
@@ -134,8 +158,8 @@ pub fn validate(params: &Params, client: &ClientRecord) -> Result<AuthorizationR
         ));
     }
     let state = get("state").map(str::to_owned);
-    let fail = |error: Error| Rejection::Redirect {
-        redirect_uri: redirect_uri.to_owned(),
+    let fail = |error: Error| Rejection::Respond {
+        target: Box::new(ResponseTarget::new(client, redirect_uri, response::error_mode(params))),
         state: state.clone(),
         error: Box::new(error),
     };
@@ -161,37 +185,27 @@ fn check_request(params: &Params, client: &ClientRecord) -> Result<Authorization
             "a request object cannot nest another",
         ));
     }
-    match get("response_type") {
-        None => return Err(Error::invalid_request("response_type is required")),
-        Some("code") => {}
-        Some(other) => {
-            return Err(Error::new(
-                ErrorCode::UnsupportedResponseType,
-                format!("response_type {other} is not supported; use code"),
-            ))
-        }
-    }
+    let response_type = response::response_type(params)?;
     if !client.metadata.allows_grant(GrantType::AuthorizationCode) {
         return Err(Error::unauthorized_client(
             "client is not registered for the authorization_code grant",
         ));
     }
-    if let Some(mode) = get("response_mode").filter(|m| *m != "query") {
-        return Err(Error::invalid_request(format!(
-            "response_mode {mode} is not supported; use query"
-        )));
-    }
+    let response_mode = response::response_mode(params, response_type, policy)?;
     let scope = Scope::new(get("scope").ok_or_else(|| Error::invalid_request("scope is required"))?);
     if !scope.is_well_formed() {
         return Err(Error::invalid_scope(
             "scope contains characters RFC 6749 §3.3 does not allow",
         ));
     }
-    if let Some(extra) = scope.iter().find(|s| !client.metadata.scope.contains(s)) {
+    // `consent:{consentId}` is a dynamic scope: the consent is checked instead.
+    let registered = |s: &str| client.metadata.scope.contains(s) || crate::consents::authorize::is_consent_scope(s);
+    if let Some(extra) = scope.iter().find(|s| !registered(s)) {
         return Err(Error::invalid_scope(format!(
             "client is not registered for scope {extra}"
         )));
     }
+    crate::authorize::hybrid::check_request(policy, response_type, &scope, params)?;
     let code_challenge = match (get("code_challenge"), get("code_challenge_method")) {
         (None, Some(_)) => return Err(Error::invalid_request("code_challenge_method without code_challenge")),
         (None, None) => {
@@ -213,15 +227,20 @@ fn check_request(params: &Params, client: &ClientRecord) -> Result<Authorization
         state: bounded(params, "state")?,
         nonce: bounded(params, "nonce")?,
         code_challenge,
+        response_type,
+        response_mode,
         prompt: prompt(get("prompt"))?,
         max_age: get("max_age")
             .map(|v| v.parse::<i64>().ok().filter(|n| *n >= 0))
             .map(|v| v.ok_or_else(|| Error::invalid_request("max_age must be a non-negative integer")))
             .transpose()?,
         login_hint: bounded(params, "login_hint")?,
+        grant_management: crate::grant_management::parse(get("grant_management_action"), get("grant_id"), client)?,
         authorization_details: get("authorization_details")
             .map(|text| authorization_details(text, client))
             .transpose()?,
+        dpop_jkt: crate::authorize::dpop_binding::requested_jkt(params)?,
+        consent: None,
     })
 }
 

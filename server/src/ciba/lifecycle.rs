@@ -129,6 +129,15 @@ pub async fn start(
         deny_reason: None,
         redeemed_at: None,
     };
+    crate::grant_management::record_intent(
+        state,
+        client.client_id(),
+        params.grant_management.as_ref(),
+        &record.subject,
+        &format!("ciba:{}", record.id),
+        record.expires_at,
+    )
+    .await?;
     state.store.insert_ciba_request(&record).await?;
     audit(state, "ciba.requested", &record, json!({ "mode": mode.as_str() })).await;
     publish(state, &record, DeviceEventKind::Request);
@@ -355,13 +364,16 @@ pub async fn cancel(state: &AppState, client_id: &ClientId, auth_req_id: &AuthRe
     }
 }
 
-/// Issues the tokens of an approved request for `client`.
+/// Issues the tokens of an approved request for `client`, with the
+/// `authorization_details` narrowed to `narrow_to` when the token request asks
+/// ([`crate::grants::narrowing`]); applies the request's grant intent.
 pub async fn issue_tokens(
     state: &AppState,
     client: &ClientRecord,
     record: &CibaRequestRecord,
     push_auth_req_id: Option<&AuthReqId>,
     cnf: Confirmation,
+    narrow_to: Option<&str>,
 ) -> Result<TokenResponse> {
     let user = state.store.user(&record.subject).await?;
     if user.as_ref().is_none_or(|u| u.locked) {
@@ -374,16 +386,29 @@ pub async fn issue_tokens(
         .authorization_details
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok());
+    let grant_id = crate::grant_management::settle(
+        state,
+        &format!("ciba:{}", record.id),
+        None,
+        crate::grant_management::Approved {
+            client_id: client.client_id(),
+            subject: &record.subject,
+            scope: &record.scope,
+            authorization_details: details.as_ref(),
+        },
+    )
+    .await?;
+    let details = crate::grants::narrowing::narrow(narrow_to, details.as_ref(), client)?;
     let token_type = cnf.token_type();
     let grant = AccessGrant {
         client,
         subject: Some(&record.subject),
         scope: &record.scope,
         authorization_details: details.as_ref(),
-        grant_id: None,
+        grant_id: Some(&grant_id),
         cnf,
     };
-    let UserTokens { access, refresh } = issue_user_tokens(state, grant, None).await?;
+    let UserTokens { access, refresh } = issue_user_tokens(state, grant, Some(&grant_id)).await?;
     let amr: Option<Value> = record.amr.as_deref().and_then(|a| serde_json::from_str(a).ok());
     let id_token = issue_id_token(
         state,
@@ -407,7 +432,7 @@ pub async fn issue_tokens(
         scope: Some(record.scope.clone()),
         id_token: Some(id_token),
         authorization_details: details,
-        grant_id: None,
+        grant_id: crate::grant_management::is_for(client).then_some(grant_id),
     })
 }
 
@@ -435,7 +460,16 @@ async fn notify(state: &AppState, record: &CibaRequestRecord, kind: Notification
             serde_json::to_value(PingCallback { auth_req_id }).map_err(|e| Error::internal(e.to_string()))?
         }
         (NotificationKind::Push, CibaState::Approved) => {
-            let tokens = match issue_tokens(state, &client, record, Some(&auth_req_id), Confirmation::default()).await {
+            let tokens = match issue_tokens(
+                state,
+                &client,
+                record,
+                Some(&auth_req_id),
+                Confirmation::default(),
+                None,
+            )
+            .await
+            {
                 Ok(tokens) => PushCallback::Tokens {
                     auth_req_id: auth_req_id.clone(),
                     tokens,

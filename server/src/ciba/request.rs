@@ -64,6 +64,9 @@ pub struct CibaParams {
     pub authorization_details: Option<Value>,
     /// Bearer for ping/push notifications.
     pub client_notification_token: Option<ClientNotificationToken>,
+    /// [FAPI Grant Management §5.2](https://openid.net/specs/fapi-grant-management.html)
+    /// `grant_management_action` and `grant_id` ([`crate::grant_management`]).
+    pub grant_management: Option<crate::grant_management::GrantRequest>,
 }
 
 /// The client's delivery mode, refusing clients that may not use CIBA at all.
@@ -233,6 +236,8 @@ fn check(client: &ClientRecord, raw: BackchannelAuthenticationRequest) -> Result
             client.metadata.profile
         )));
     }
+    let grant_management =
+        crate::grant_management::parse(raw.grant_management_action.as_deref(), raw.grant_id.as_deref(), client)?;
     let mode = delivery_mode(client)?;
     let token = raw.client_notification_token;
     if matches!(mode, DeliveryMode::Ping | DeliveryMode::Push) {
@@ -259,6 +264,7 @@ fn check(client: &ClientRecord, raw: BackchannelAuthenticationRequest) -> Result
         acr_values: raw.acr_values,
         authorization_details,
         client_notification_token: token,
+        grant_management,
     })
 }
 

@@ -146,7 +146,8 @@ pub enum UsersCommand {
         /// Who.
         user: String,
     },
-    /// Set a user's password, read from standard input.
+    /// Set (or, for an operator, reset) a user's password, read from standard input.
+    #[command(alias = "reset-password")]
     SetPassword {
         /// Who.
         user: String,
@@ -327,7 +328,9 @@ async fn client_add(store: &Store, args: ClientAddArgs, json_out: bool) -> anyho
         TokenEndpointAuthMethod::ClientSecretBasic | TokenEndpointAuthMethod::ClientSecretPost
     );
     let secret = needs_secret.then(|| ClientSecret::new(args.secret.clone().unwrap_or_else(random_token)));
-    crate::clients::validate(&metadata, secret.is_some()).map_err(|e| anyhow!("invalid client: {e}"))?;
+    // A --secret given for a public client (`none`) is refused, not ignored.
+    let has_secret = secret.is_some() || args.secret.is_some();
+    crate::clients::validate(&metadata, has_secret).map_err(|e| anyhow!("invalid client: {e}"))?;
     let record = client_record(metadata, secret.as_ref(), now());
     store.insert_client(&record).await?;
     let id = record.client_id().to_string();

@@ -23,6 +23,7 @@ use serde_json::json;
 
 use crate::auth::dpop;
 use crate::auth::resource::ResourceAuth;
+use crate::consents;
 use crate::error::{Error, Result};
 use crate::payments::accounts::{accounts_of, balances_of};
 use crate::payments::{self, Payment, PaymentInitiation, RefundRequest, MAX_IDEMPOTENCY_KEY_LEN, SCOPE_ACCOUNTS};
@@ -51,7 +52,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 
 /// Adds `x-fapi-interaction-id` (echoed when the request's is a UUID) and
 /// `Cache-Control: no-store` to every answer.
-async fn interaction_id(request: Request, next: Next) -> Response {
+pub async fn interaction_id(request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get(FAPI_INTERACTION_ID)
@@ -175,9 +176,10 @@ async fn refunds_post(
 }
 
 /// `GET /api/accounts`: the user's (demo) accounts.
-async fn accounts_get(auth: ResourceAuth) -> Result<impl IntoResponse> {
+async fn accounts_get(State(state): State<AppState>, auth: ResourceAuth) -> Result<impl IntoResponse> {
     auth.require_scope(SCOPE_ACCOUNTS)?;
     let subject = payments::user_of(&auth, SCOPE_ACCOUNTS)?;
+    consents::require_account_access(&state, &auth, consents::AccountAccess::Accounts).await?;
     Ok(Json(json!({ "accounts": accounts_of(subject) })))
 }
 
@@ -190,6 +192,7 @@ async fn balances_get(
     let id = path_id(id)?;
     auth.require_scope(SCOPE_ACCOUNTS)?;
     let subject = payments::user_of(&auth, SCOPE_ACCOUNTS)?;
+    consents::require_account_access(&state, &auth, consents::AccountAccess::Balances).await?;
     let balances = balances_of(&state, subject, &id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such account").with_status(StatusCode::NOT_FOUND))?;

@@ -57,6 +57,12 @@ pub const AUTH_METHODS: [TokenEndpointAuthMethod; 3] = [
     TokenEndpointAuthMethod::PrivateKeyJwt,
 ];
 
+/// Public clients ([RFC 6749 §2.1](https://www.rfc-editor.org/rfc/rfc6749#section-2.1),
+/// native apps): they name themselves with `client_id` and prove nothing, so
+/// they are listed for the token and revocation endpoints, never for
+/// introspection. The profile decides who may be one (`oidc`, `fapi1-baseline`).
+pub const PUBLIC_AUTH_METHOD: TokenEndpointAuthMethod = TokenEndpointAuthMethod::None;
+
 /// Client authentication methods accepted when client certificates can reach
 /// the server (`[tls]`: a TLS listener or a trusted proxy's header).
 pub const MTLS_AUTH_METHODS: [TokenEndpointAuthMethod; 2] = [
@@ -82,6 +88,13 @@ pub fn router() -> Router<AppState> {
 
 async fn discovery_get(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(metadata(&state)))
+}
+
+/// `methods` and [`PUBLIC_AUTH_METHOD`].
+fn with_public(methods: &[String]) -> Vec<String> {
+    let mut all = methods.to_vec();
+    all.push(PUBLIC_AUTH_METHOD.as_str().to_owned());
+    all
 }
 
 /// The metadata document.
@@ -110,35 +123,48 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
             &mut CIBA_REQUEST_ALGS.iter().map(|a| a.as_str()),
         ),
         backchannel_user_code_parameter_supported: Some(true),
-        scopes_supported: strings(&mut OIDC_SCOPES.iter().copied()),
-        claims_supported: strings(&mut CLAIMS.iter().copied()),
+        scopes_supported: strings(&mut OIDC_SCOPES.iter().copied().chain([
+            crate::grant_management::SCOPE_QUERY,
+            crate::grant_management::SCOPE_REVOKE,
+            crate::consents::SCOPE_CONSENTS,
+        ])),
+        claims_supported: strings(&mut CLAIMS.iter().copied().chain([crate::consents::authorize::INTENT_CLAIM])),
         authorization_endpoint: Some(settings.endpoint("/authorize")),
         userinfo_endpoint: Some(settings.endpoint("/userinfo")),
         pushed_authorization_request_endpoint: Some(settings.endpoint("/par")),
         // Per client (metadata or profile), not for every client.
         require_pushed_authorization_requests: Some(false),
         authorization_response_iss_parameter_supported: Some(true),
-        response_modes_supported: vec!["query".into()],
+        response_modes_supported: strings(&mut crate::authorize::response::ResponseMode::REQUESTABLE.iter().copied()),
         code_challenge_methods_supported: strings(&mut crate::authorize::pkce::METHODS.iter().map(|m| m.as_str())),
         revocation_endpoint: Some(settings.endpoint("/revoke")),
-        response_types_supported: vec!["code".into()],
+        response_types_supported: strings(
+            &mut crate::authorize::response::ResponseType::ALL.iter().map(|t| t.as_str()),
+        ),
         grant_types_supported: strings(&mut GRANT_TYPES.iter().map(|g| g.as_str())),
         subject_types_supported: vec!["public".into()],
         id_token_signing_alg_values_supported: algs.clone(),
-        token_endpoint_auth_methods_supported: auth_methods.clone(),
+        // JARM and signed UserInfo: every key the server holds; each client is held to its profile's list.
+        authorization_signing_alg_values_supported: algs.clone(),
+        userinfo_signing_alg_values_supported: algs.clone(),
+        token_endpoint_auth_methods_supported: with_public(&auth_methods),
         token_endpoint_auth_signing_alg_values_supported: algs,
         introspection_endpoint_auth_methods_supported: auth_methods.clone(),
-        revocation_endpoint_auth_methods_supported: auth_methods,
+        revocation_endpoint_auth_methods_supported: with_public(&auth_methods),
         request_parameter_supported: Some(true),
         // The union over profiles (CIBA_REQUEST_ALGS); each client is held to its profile's list.
         request_object_signing_alg_values_supported: strings(&mut CIBA_REQUEST_ALGS.iter().map(|a| a.as_str())),
         request_uri_parameter_supported: Some(false),
-        claims_parameter_supported: Some(false),
+        // Read for the UK Open Banking `openbanking_intent_id` claim ([`crate::consents`]); other requested claims are voluntary to us.
+        claims_parameter_supported: Some(true),
         tls_client_certificate_bound_access_tokens: mtls.map(|_| true),
         mtls_endpoint_aliases,
         dpop_signing_alg_values_supported: strings(&mut DPOP_ALGS.iter().map(|a| a.as_str())),
         registration_endpoint: settings.registration.as_ref().map(|_| settings.endpoint("/register")),
         authorization_details_types_supported: strings(&mut crate::rar::KNOWN_TYPES.iter().copied()),
+        grant_management_actions_supported: strings(&mut crate::grant_management::ACTIONS_SUPPORTED.iter().copied()),
+        grant_management_endpoint: Some(settings.endpoint("/grants")),
+        grant_management_action_required: Some(false),
         ..ProviderMetadata::default()
     }
 }

@@ -31,6 +31,12 @@ async fn introspect_post(State(state): State<AppState>, request: ClientForm) -> 
         .form
         .get("token")
         .ok_or_else(|| Error::invalid_request("missing parameter token"))?;
+    if request.auth.method == outband_protocol::TokenEndpointAuthMethod::None {
+        // RFC 7662 §2.1: the caller must be authorized; a public client proves nothing.
+        return Err(Error::invalid_client(
+            "public clients (token_endpoint_auth_method none) cannot use the introspection endpoint",
+        ));
+    }
     let caller = &request.auth.client;
     let may_see_all = caller.metadata.scope.contains(INTROSPECTION_SCOPE);
     let response = match active_token(&state, token).await? {

@@ -2,12 +2,15 @@
 //! keeps its handlers thin. The families whose middleware mints DPoP nonces
 //! (token, device, the resource API) take the state.
 
+pub mod account;
 pub mod admin;
 pub mod api;
 pub mod authorize;
 pub mod ciba;
+pub mod consents;
 pub mod device;
 pub mod discovery;
+pub mod grant_management;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
@@ -36,8 +39,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(admin::router())
         .merge(device::router(state))
         .merge(api::router(state))
+        .merge(consents::router(state))
         .merge(authorize::router())
-        .merge(par::router())
+        .merge(par::router(state))
         .merge(userinfo::router(state))
         .merge(register::router())
+        .merge(grant_management::router(state))
+        .merge(account::router())
 }

@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 description of every endpoint.
 //!
 //! The YAML files in `docs/openapi/` are the one source: `openapi.yaml` (OAuth,
-//! discovery, operations, admin) with `device.yaml` and `payments.yaml` merged
+//! discovery, operations, admin) with `device.yaml`, `payments.yaml` and `consents.yaml` merged
 //! into it, compiled in and converted once. A part's component whose name the
 //! document already uses for a different definition is renamed with the part's
 //! prefix (`Device`, `Payments`), and the part's references follow; a part's
@@ -22,9 +22,10 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 
 const BASE: &str = include_str!("../../../docs/openapi/openapi.yaml");
-const PARTS: [(&str, &str); 2] = [
+const PARTS: [(&str, &str); 3] = [
     ("Device", include_str!("../../../docs/openapi/device.yaml")),
     ("Payments", include_str!("../../../docs/openapi/payments.yaml")),
+    ("Consents", include_str!("../../../docs/openapi/consents.yaml")),
 ];
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 

@@ -49,6 +49,8 @@ async fn token_post(
             "this client's access tokens are certificate-bound (RFC 8705): send the request over mutual TLS with its client certificate",
         ));
     }
+    // RFC 9396 §6.2: user grants may narrow their authorization_details here.
+    let narrow_to = form.get("authorization_details");
     let possession = Possession {
         proof: proof.as_ref(),
         certificate: thumbprint.as_deref(),
@@ -58,9 +60,11 @@ async fn token_post(
         TokenRequest::ClientCredentials { scope, .. } => {
             grants::client_credentials::exchange(&state, &auth, scope, possession).await?
         }
-        TokenRequest::Ciba { auth_req_id } => grants::ciba::exchange(&state, &auth, &auth_req_id, possession).await?,
+        TokenRequest::Ciba { auth_req_id } => {
+            grants::ciba::exchange(&state, &auth, &auth_req_id, narrow_to, possession).await?
+        }
         TokenRequest::RefreshToken { refresh_token, scope } => {
-            grants::refresh_token::exchange(&state, &auth, &refresh_token, scope, possession).await?
+            grants::refresh_token::exchange(&state, &auth, &refresh_token, scope, narrow_to, possession).await?
         }
         TokenRequest::AuthorizationCode {
             code,
@@ -71,6 +75,7 @@ async fn token_post(
                 code: &code,
                 redirect_uri: redirect_uri.as_deref(),
                 code_verifier: code_verifier.as_deref(),
+                authorization_details: narrow_to,
             };
             grants::authorization_code::exchange(&state, &auth, request, possession).await?
         }

@@ -2,20 +2,21 @@
 //! `GET` or `POST /userinfo` with an access token carrying `openid`, presented
 //! as its binding asks (Bearer, or DPoP with a proof; [`ResourceAuth`]). The
 //! claims follow the token's scope (§5.4): `profile` → `name`,
-//! `preferred_username`; `email` → `email`; `phone` → `phone_number`.
+//! `preferred_username`; `email` → `email`; `phone` → `phone_number`. A client
+//! that registered `userinfo_signed_response_alg` gets them as a signed JWT.
 
 use axum::extract::State;
 use axum::http::header;
 use axum::middleware;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use outband_protocol::ErrorCode;
-use serde_json::{json, Map};
+use outband_protocol::{ClientId, ErrorCode, SigningAlg};
+use serde_json::{json, Map, Value};
 
 use crate::auth::dpop;
 use crate::auth::resource::{challenge_error, ResourceAuth};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// `GET`/`POST /userinfo`; answers carry a fresh `DPoP-Nonce`.
@@ -57,5 +58,32 @@ async fn userinfo(State(state): State<AppState>, auth: ResourceAuth) -> Result<i
     if let (true, Some(phone)) = (scope.contains("phone"), &user.phone) {
         claims.insert("phone_number".into(), json!(phone));
     }
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(claims)))
+    let client = state.client(auth.client_id()).await?;
+    match client.and_then(|c| c.metadata.userinfo_signed_response_alg) {
+        Some(alg) => Ok(signed(&state, auth.client_id(), alg, claims)?.into_response()),
+        None => Ok(([(header::CACHE_CONTROL, "no-store")], Json(claims)).into_response()),
+    }
+}
+
+/// The claims as a JWT signed with `alg` for the client that registered
+/// `userinfo_signed_response_alg` (OpenID Connect Core §5.3.2: `iss` and `aud` added,
+/// `Content-Type: application/jwt`).
+fn signed(state: &AppState, client_id: &ClientId, alg: SigningAlg, mut claims: Map<String, Value>) -> Result<Response> {
+    let key = state
+        .keys
+        .signer(alg)
+        .ok_or_else(|| Error::internal(format!("no {alg} signing key")))?;
+    claims.insert("iss".into(), json!(state.settings.issuer));
+    claims.insert("aud".into(), json!(client_id.as_str()));
+    let jwt = key
+        .sign(Some("JWT"), &claims)
+        .map_err(|e| Error::internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_TYPE, "application/jwt"),
+        ],
+        jwt,
+    )
+        .into_response())
 }

@@ -14,7 +14,7 @@ use crate::auth::AuthenticatedClient;
 use crate::authorize::browser::hash;
 use crate::authorize::pkce::{self, PkceMethod};
 use crate::error::{Error, Result};
-use crate::id_token::{issue_id_token, IdTokenClaims};
+use crate::id_token::{issue_id_token_with, IdTokenClaims};
 use crate::state::AppState;
 use crate::tokens::{issue_user_tokens, AccessGrant, Confirmation, Possession, UserTokens};
 
@@ -27,6 +27,8 @@ pub struct CodeRequest<'a> {
     pub redirect_uri: Option<&'a str>,
     /// The PKCE verifier.
     pub code_verifier: Option<&'a str>,
+    /// Narrower `authorization_details` for the tokens (RFC 9396 §6.2), JSON text.
+    pub authorization_details: Option<&'a str>,
 }
 
 /// Redeems a code for tokens bound as `possession` asks.
@@ -65,6 +67,10 @@ pub async fn exchange(
     if code.expires_at <= state.now() {
         return Err(Error::invalid_grant("code has expired"));
     }
+    crate::authorize::dpop_binding::check_code_binding(
+        code.dpop_jkt.as_deref(),
+        possession.proof.map(|p| p.jkt.as_str()),
+    )?;
     if request.redirect_uri != Some(code.redirect_uri.as_str()) {
         return Err(Error::invalid_grant(
             "redirect_uri must equal the one of the authorization request",
@@ -92,10 +98,23 @@ pub async fn exchange(
     if state.store.user(&code.subject).await?.is_none_or(|u| u.locked) {
         return Err(Error::invalid_grant("the user can no longer be issued tokens"));
     }
-    let details: Option<Value> = code
+    let approved: Option<Value> = code
         .authorization_details
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok());
+    let details = crate::grants::narrowing::narrow(request.authorization_details, approved.as_ref(), client)?;
+    let grant_id = crate::grant_management::settle(
+        state,
+        &format!("code:{code_hash}"),
+        Some(&code.grant_id),
+        crate::grant_management::Approved {
+            client_id: client.client_id(),
+            subject: &code.subject,
+            scope: &code.scope,
+            authorization_details: approved.as_ref(),
+        },
+    )
+    .await?;
     let cnf = Confirmation::of_request(possession);
     let token_type = cnf.token_type();
     let grant = AccessGrant {
@@ -103,13 +122,18 @@ pub async fn exchange(
         subject: Some(&code.subject),
         scope: &code.scope,
         authorization_details: details.as_ref(),
-        grant_id: Some(&code.grant_id),
+        grant_id: Some(&grant_id),
         cnf,
     };
-    let UserTokens { access, refresh } = issue_user_tokens(state, grant, Some(&code.grant_id)).await?;
+    let UserTokens { access, refresh } = issue_user_tokens(state, grant, Some(&grant_id)).await?;
     let id_token = if code.scope.contains("openid") {
         let amr = json!(["pwd"]);
-        Some(issue_id_token(
+        // UK Open Banking: the consent named by `openbanking_intent_id` goes back in the ID token.
+        let mut extra = serde_json::Map::new();
+        if let Some(intent) = crate::consents::authorize::intent_claim(state, &grant_id).await? {
+            extra.insert(crate::consents::authorize::INTENT_CLAIM.into(), json!(intent));
+        }
+        Some(issue_id_token_with(
             state,
             IdTokenClaims {
                 client,
@@ -122,6 +146,7 @@ pub async fn exchange(
                 auth_req_id: None,
                 nonce: code.nonce.as_deref(),
             },
+            extra,
         )?)
     } else {
         None
@@ -134,6 +159,6 @@ pub async fn exchange(
         scope: Some(code.scope.clone()),
         id_token,
         authorization_details: details,
-        grant_id: None,
+        grant_id: crate::grant_management::is_for(client).then_some(grant_id),
     })
 }

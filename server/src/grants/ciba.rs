@@ -22,6 +22,7 @@ pub async fn exchange(
     state: &AppState,
     auth: &AuthenticatedClient,
     auth_req_id: &AuthReqId,
+    narrow_to: Option<&str>,
     possession: Possession<'_>,
 ) -> Result<TokenResponse> {
     let client = &auth.client;
@@ -52,10 +53,24 @@ pub async fn exchange(
         CibaState::Cancelled => Err(Error::new(ErrorCode::AccessDenied, "the request was cancelled")),
         CibaState::Redeemed => Err(Error::invalid_grant("auth_req_id was already redeemed")),
         CibaState::Approved => {
+            // A bad narrowing must not use up the approval.
+            let approved: Option<serde_json::Value> = request
+                .authorization_details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok());
+            crate::grants::narrowing::narrow(narrow_to, approved.as_ref(), client)?;
             let Some(redeemed) = state.store.redeem_ciba_request(&hash, client.client_id(), now).await? else {
                 return Err(Error::invalid_grant("auth_req_id was already redeemed"));
             };
-            let tokens = issue_tokens(state, client, &redeemed, None, Confirmation::of_request(possession)).await?;
+            let tokens = issue_tokens(
+                state,
+                client,
+                &redeemed,
+                None,
+                Confirmation::of_request(possession),
+                narrow_to,
+            )
+            .await?;
             audit(state, "ciba.redeemed", &redeemed, serde_json::json!({})).await;
             Ok(tokens)
         }

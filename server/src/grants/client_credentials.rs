@@ -20,6 +20,12 @@ pub async fn exchange(
     possession: Possession<'_>,
 ) -> Result<TokenResponse> {
     let client = &auth.client;
+    if auth.method == outband_protocol::TokenEndpointAuthMethod::None {
+        // RFC 6749 §4.4: "MUST only be used by confidential clients".
+        return Err(Error::unauthorized_client(
+            "a public client cannot use the client_credentials grant",
+        ));
+    }
     if !client.metadata.allows_grant(GrantType::ClientCredentials) {
         return Err(Error::unauthorized_client(
             "client is not registered for the client_credentials grant",

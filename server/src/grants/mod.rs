@@ -4,4 +4,6 @@
 pub mod authorization_code;
 pub mod ciba;
 pub mod client_credentials;
+pub mod narrowing;
+pub mod refresh_grace;
 pub mod refresh_token;

@@ -2,13 +2,15 @@
 //! with rotation: every use returns a new refresh token and retires the old
 //! one. Presenting a retired refresh token again is treated as theft
 //! ([RFC 9700 §4.14.2](https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2)):
-//! the whole grant is revoked.
+//! the whole grant is revoked, except for one retry within a short grace
+//! window ([`crate::grants::refresh_grace`]).
 //!
 //! ## DPoP-bound grants
 //! [RFC 9449 §5](https://www.rfc-editor.org/rfc/rfc9449#section-5) binds the
-//! refresh tokens of *public* clients to the DPoP key. We have no public
-//! clients (CIBA is for confidential ones), and bind the refresh token of every
-//! grant whose tokens were DPoP-bound anyway: a refresh then needs a proof
+//! refresh tokens of *public* clients to the DPoP key: a public client (a native
+//! app, `token_endpoint_auth_method: none`) that sends a proof gets refresh
+//! tokens bound to that key. We bind the refresh token of every grant whose
+//! tokens were DPoP-bound, confidential clients' too: a refresh then needs a proof
 //! signed by the same key (none: `invalid_dpop_proof`; another key:
 //! `invalid_grant`), and mints tokens bound to that key. A stolen refresh token
 //! is worthless without the key, even with the client's credentials. A refresh
@@ -25,9 +27,10 @@ use serde_json::Value;
 
 use crate::auth::AuthenticatedClient;
 use crate::error::{Error, Result};
+use crate::grants::refresh_grace;
 use crate::state::AppState;
 use crate::store::{TokenKind, TokenRecord};
-use crate::tokens::{issue_user_tokens, AccessGrant, Confirmation, Possession, UserTokens};
+use crate::tokens::{issue_access_token, record_refresh_token, AccessGrant, Confirmation, Possession};
 
 /// What the new tokens are bound to: a bound refresh token needs a proof of
 /// its key and its certificate; an unbound one is bound to what the request
@@ -71,6 +74,7 @@ pub async fn exchange(
     auth: &AuthenticatedClient,
     refresh_token: &RefreshToken,
     requested: Option<Scope>,
+    narrow_to: Option<&str>,
     possession: Possession<'_>,
 ) -> Result<TokenResponse> {
     let client = &auth.client;
@@ -93,13 +97,16 @@ pub async fn exchange(
         .grant_id
         .clone()
         .ok_or_else(|| Error::internal("a refresh token without a grant"))?;
-    if record.revoked {
-        let revoked = state.store.revoke_tokens_of_grant(&grant_id).await?;
-        tracing::warn!(client_id = %client.client_id(), revoked, "a retired refresh token was presented again; grant revoked");
-        return Err(Error::invalid_grant(
-            "refresh_token was already used; the grant has been revoked",
-        ));
-    }
+    // A retired token is a replay, unless it is a retry within the grace
+    // window ([`refresh_grace`]), which retires the successor and re-rotates.
+    let retried = if record.revoked {
+        match refresh_grace::retry(state, &record).await? {
+            Some(successor) => Some(successor),
+            None => return Err(refresh_grace::replay(state, &record, &grant_id).await?),
+        }
+    } else {
+        None
+    };
     if record.expires_at <= state.now() {
         return Err(Error::invalid_grant("refresh_token has expired"));
     }
@@ -115,35 +122,39 @@ pub async fn exchange(
         Some(_) => return Err(Error::invalid_scope("a refresh may narrow the scope, never widen it")),
         None => record.scope.clone(),
     };
-    if !state.store.revoke_token(&hash).await? {
-        // Another request rotated it a moment ago: the same as a replay.
-        state.store.revoke_tokens_of_grant(&grant_id).await?;
-        return Err(Error::invalid_grant(
-            "refresh_token was already used; the grant has been revoked",
-        ));
-    }
-    let details: Option<Value> = record
+    let granted: Option<Value> = record
         .authorization_details
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok());
+    // Checked before rotating, so a bad narrowing leaves the refresh token usable.
+    let details = crate::grants::narrowing::narrow(narrow_to, granted.as_ref(), client)?;
+    let successor = match retried {
+        Some(successor) => successor,
+        None => match refresh_grace::rotate(state, &hash).await? {
+            Some(successor) => successor,
+            // Another request rotated it a moment ago: the same as a replay.
+            None => return Err(refresh_grace::replay(state, &record, &grant_id).await?),
+        },
+    };
     let token_type = cnf.token_type();
     let grant = AccessGrant {
         client,
         subject: Some(&subject),
         scope: &scope,
         authorization_details: details.as_ref(),
-        grant_id: None,
+        grant_id: Some(&grant_id),
         cnf,
     };
-    let UserTokens { access, refresh } = issue_user_tokens(state, grant, Some(&grant_id)).await?;
+    let refresh = record_refresh_token(state, &grant, &grant_id, successor).await?;
+    let access = issue_access_token(state, grant).await?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type,
         expires_in: u64::try_from(access.expires_in).ok(),
-        refresh_token: refresh,
+        refresh_token: Some(refresh),
         scope: Some(scope),
         id_token: None,
         authorization_details: details,
-        grant_id: None,
+        grant_id: crate::grant_management::is_for(client).then_some(grant_id),
     })
 }

@@ -6,9 +6,10 @@
 //!   ([RFC 9396](https://www.rfc-editor.org/rfc/rfc9396)) the user approved for
 //!   the token: amount (as a decimal), currency, creditor name and account,
 //!   remittance information. Anything else is `payment_mismatch`.
-//! - An authorisation pays once: the grant (or, for a token without one, the
-//!   token's `jti`) is unique among payments, so a refreshed token of the same
-//!   grant cannot pay again either.
+//! - An authorisation pays once: each approved payment of a grant (or, for a
+//!   token without one, the token's `jti`) is unique among payments, so a
+//!   refreshed token of the same grant cannot pay again either; a grant that
+//!   holds several payments (Grant Management `merge`) pays each once.
 //! - Every write is idempotent per client and `Idempotency-Key`: a retry with the
 //!   same body gets the same answer, the key with another body is
 //!   `idempotency_key_reused`. The keys are stored, so this survives restarts
@@ -294,18 +295,23 @@ pub async fn execute(
     {
         return replay(&done, &request_hash);
     }
-    let authorised = authorised_payments(auth);
+    let mut authorised = authorised_payments(auth);
+    // A token of a lodging-intent payment consent authorises the consent's payment.
+    authorised.extend(crate::consents::payment_of_token(state, auth).await?);
     if authorised.is_empty() {
         return Err(mismatch("the access token authorises no payment (payment_initiation)"));
     }
     let debtor = user_of(auth, SCOPE_PAYMENTS)?;
-    if !authorised.contains(&payment) {
+    let Some(approved) = authorised.iter().find(|a| **a == payment) else {
         return Err(mismatch(
             "the payment differs from the one the user authorised (amount, currency, creditor or reference)",
         ));
-    }
+    };
+    // Once per approved payment of a grant: a grant may hold several payments
+    // (Grant Management merge), each is paid once; the key uses the detail as
+    // approved, so another spelling of the same amount is the same payment.
     let authorization_key = match &auth.token.grant_id {
-        Some(grant) => format!("grant:{grant}"),
+        Some(grant) => format!("grant:{grant}:{}", approved.request_hash()?),
         None => format!("token:{}", auth.token.jti),
     };
     let record = PaymentRecord {
@@ -324,6 +330,7 @@ pub async fn execute(
     };
     if state.store.insert_payment(&record).await? {
         tracing::info!(client_id = %client_id, payment_id = %record.id, "payment executed");
+        crate::consents::consume(state, auth).await;
         return Receipt::of(&record);
     }
     // Lost a race: a retry with this key, or this authorisation already paid.

@@ -29,7 +29,7 @@ use subtle::ConstantTimeEq;
 pub use settings::{RegistrationConfig, RegistrationSettings};
 use statement::SoftwareStatement;
 
-use crate::endpoints::discovery::{AUTH_METHODS, GRANT_TYPES, MTLS_AUTH_METHODS};
+use crate::endpoints::discovery::{AUTH_METHODS, GRANT_TYPES, MTLS_AUTH_METHODS, PUBLIC_AUTH_METHOD};
 use crate::error::{Error, Result};
 use crate::state::{client_record, AppState};
 use crate::store::{AuditEvent, ClientRecord, RegistrationRecord};
@@ -347,7 +347,7 @@ fn check_served(state: &AppState, metadata: &ClientMetadata) -> std::result::Res
     }
     let method = metadata.token_endpoint_auth_method;
     let mtls = state.settings.tls.is_some() && MTLS_AUTH_METHODS.contains(&method);
-    if !AUTH_METHODS.contains(&method) && !mtls {
+    if !AUTH_METHODS.contains(&method) && !mtls && method != PUBLIC_AUTH_METHOD {
         return Err(format!(
             "token_endpoint_auth_method: {method} is not supported by this server"
         ));

@@ -78,6 +78,9 @@ pub struct AuthorizationCodeRecord {
     pub expires_at: UnixTime,
     /// Whether it was redeemed.
     pub used: bool,
+    /// The DPoP key thumbprint the code is bound to ([RFC 9449 §10](https://www.rfc-editor.org/rfc/rfc9449#section-10)):
+    /// the token request must carry a proof signed by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 fn interaction_from_row(row: &AnyRow) -> Result<InteractionRecord, StoreError> {
@@ -109,13 +112,14 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCodeRecord, StoreError> {
         grant_id: column(row, "grant_id")?,
         expires_at: column(row, "expires_at")?,
         used: column::<i64>(row, "used")? != 0,
+        dpop_jkt: column(row, "dpop_jkt")?,
     })
 }
 
 const INTERACTION_COLUMNS: &str =
     "id_hash, browser_hash, csrf_hash, client_id, request, subject, auth_time, created_at, expires_at";
 const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, subject, scope, nonce, code_challenge, \
-                            code_challenge_method, authorization_details, auth_time, grant_id, expires_at, used";
+                            code_challenge_method, authorization_details, auth_time, grant_id, expires_at, used, dpop_jkt";
 
 impl Store {
     /// Records an authorization request in progress.
@@ -239,7 +243,7 @@ impl Store {
     pub async fn insert_authorization_code(&self, code: &AuthorizationCodeRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(code.code_hash.as_str())
         .bind(code.client_id.as_str())
@@ -254,6 +258,7 @@ impl Store {
         .bind(code.grant_id.as_str())
         .bind(code.expires_at)
         .bind(super::flag(code.used))
+        .bind(code.dpop_jkt.as_deref())
         .execute(&self.pool)
         .await
         .map_err(StoreError::conflict_as("an authorization code with this value"))?;
@@ -426,6 +431,7 @@ mod tests {
             grant_id: "g".into(),
             expires_at: 160,
             used: false,
+            dpop_jkt: None,
         }
     }
 

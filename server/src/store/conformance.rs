@@ -20,6 +20,7 @@
 
 mod ciba;
 mod ciba_polling;
+mod consents;
 mod devices;
 mod keys;
 mod outbox;

@@ -17,7 +17,9 @@
 //!   `ciba.rs` (backchannel requests), `devices.rs` (authentication devices,
 //!   activation codes, device tokens) and `outbox.rs` (ping/push deliveries);
 //!   `payments.rs`: payments and refunds of the resource API;
-//!   `registrations.rs`: dynamically registered clients' registration access tokens.
+//!   `registrations.rs`: dynamically registered clients' registration access tokens;
+//!   `consents.rs`: lodging-intent consent resources ([`ConsentRecord`]).
+//! - `grants.rs`: grants (FAPI Grant Management) and the grant intents of authorizations in progress.
 //! - [`testing`]: `fresh_store()` for tests (SQLite by default, PostgreSQL with
 //!   `OUTBAND_TEST_BACKEND=postgres`), and `conformance.rs`, the one suite every
 //!   backend must pass.
@@ -50,14 +52,17 @@ mod ciba_records;
 mod clients;
 #[cfg(test)]
 mod conformance;
+mod consents;
 mod devices;
 mod error;
+mod grants;
 mod jtis;
 mod keys;
 mod notify;
 mod outbox;
 mod payments;
 mod records;
+mod refresh_rotation;
 mod registrations;
 #[doc(hidden)]
 pub mod testing;
@@ -76,7 +81,9 @@ pub use audit::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 pub use browser::{AuthorizationCodeRecord, BrowserSessionRecord, InteractionRecord};
 pub use ciba::{DEFAULT_CIBA_LIST_LIMIT, MAX_CIBA_LIST_LIMIT, SLOW_DOWN_INCREMENT};
 pub use ciba_records::*;
+pub use consents::{ConsentRecord, Rejection as ConsentRejection};
 pub use error::StoreError;
+pub use grants::{GrantIntentRecord, GrantRecord};
 pub use outbox::{DEFAULT_NOTIFICATION_LIST_LIMIT, MAX_NOTIFICATION_LIST_LIMIT};
 pub use payments::{PaymentRecord, RefundOutcome, RefundRecord, MAX_REFERENCE_MATCHES};
 pub use records::*;

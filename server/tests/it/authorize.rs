@@ -79,10 +79,13 @@ async fn full_code_flow_with_pkce() {
     assert_eq!(id["at_hash"], at_hash(tokens["access_token"].as_str().unwrap()));
 
     // The session is remembered: the next request goes straight to consent,
-    // prompt=none still needs consent, prompt=login asks for the password again.
+    // prompt=none needs consent for a scope no grant covers (remembered consent
+    // is tested in `account.rs`), prompt=login asks for the password again.
     let again = browser.get(&authorize_path(WEB, &[("state", "s2")])).await;
     assert!(again.text.contains("Allow access?") && !again.text.contains("Password"));
-    let silent = browser.get(&authorize_path(WEB, &[("prompt", "none")])).await;
+    let silent = browser
+        .get(&authorize_path(WEB, &[("prompt", "none"), ("scope", "openid phone")]))
+        .await;
     assert_eq!(silent.redirect_params()["error"], "consent_required");
     let relogin = browser.get(&authorize_path(WEB, &[("prompt", "login")])).await;
     assert!(relogin.text.contains("Password"));
@@ -197,7 +200,8 @@ async fn pkce_and_expiry_are_checked() {
 #[tokio::test]
 async fn untrusted_requests_get_an_error_page_others_a_redirect() {
     let server = server().await;
-    server.add_web_client("fapi", Profile::Fapi1Advanced, |_| {}).await;
+    // FAPI 1 baseline: PKCE rules without FAPI 1 Advanced's signed requests (see hybrid.rs, jarm.rs).
+    server.add_web_client("fapi", Profile::Fapi1Baseline, |_| {}).await;
     let live = server.live().await;
     let mut browser = Browser::new(&live);
     for path in [
@@ -218,7 +222,7 @@ async fn untrusted_requests_get_an_error_page_others_a_redirect() {
         (vec![("code_challenge_method", "S512")], "invalid_request"),
         (vec![("authorization_details", "[{}]")], "invalid_authorization_details"),
         (vec![("request", "eyJ.x.y")], "invalid_request_object"),
-        (vec![("response_mode", "fragment")], "invalid_request"),
+        (vec![("response_mode", "shout")], "invalid_request"),
     ] {
         let page = browser.get(&authorize_path(WEB, &extra)).await;
         let params = page.redirect_params();

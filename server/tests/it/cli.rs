@@ -71,6 +71,9 @@ fn users_lifecycle() {
     let good = env.run_with_stdin(&["users", "set-password", "alice"], "correct horse battery\n");
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
     assert_eq!(json(&env.ok(&["users", "show", "alice"]))["has_password"], true);
+    // Operators reset a forgotten password under its own name too.
+    let reset = env.run_with_stdin(&["users", "reset-password", "alice"], "another horse battery\n");
+    assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
 
     assert!(env
         .fails(&["users", "add", "alice2", "--email", "alice@example.com"])

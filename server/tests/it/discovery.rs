@@ -54,7 +54,32 @@ async fn both_metadata_documents_tell_the_same_truth() {
     assert_eq!(m["pushed_authorization_request_endpoint"], format!("{ISSUER}/par"));
     assert_eq!(m["require_pushed_authorization_requests"], false);
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        m["response_types_supported"],
+        serde_json::json!(["code", "code id_token"])
+    );
+    assert_eq!(
+        m["response_modes_supported"],
+        serde_json::json!([
+            "query",
+            "fragment",
+            "form_post",
+            "jwt",
+            "query.jwt",
+            "fragment.jwt",
+            "form_post.jwt"
+        ])
+    );
+    for name in [
+        "authorization_signing_alg_values_supported",
+        "userinfo_signing_alg_values_supported",
+    ] {
+        let algs = m[name].as_array().unwrap();
+        assert!(
+            algs.contains(&"PS256".into()) && !algs.contains(&"none".into()),
+            "{name}"
+        );
+    }
     assert_eq!(
         m["code_challenge_methods_supported"],
         serde_json::json!(["S256", "plain"])

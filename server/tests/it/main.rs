@@ -3,6 +3,7 @@
 // Test support code panics on purpose: a failed setup step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod account;
 mod api_support;
 mod authorize;
 mod browser_support;
@@ -14,6 +15,9 @@ mod ciba_signed;
 mod ciba_support;
 mod cli;
 mod cli_support;
+mod consent_support;
+mod consents;
+mod consents_flow;
 mod device;
 mod device_cli;
 mod device_decision;
@@ -21,16 +25,25 @@ mod device_events;
 mod device_support;
 mod discovery;
 mod dpop;
+mod dpop_binding;
 mod events;
+mod grant_management;
+mod grant_management_browser;
+mod hybrid;
 mod introspect;
 mod jar;
+mod jarm;
 mod mtls;
+mod native_clients;
+mod native_support;
 mod openapi;
+mod openbanking_br;
 mod outbound;
 mod par;
 mod payments;
 mod rar;
 mod refresh;
+mod refresh_grace;
 mod register;
 mod robustness;
 mod support;

@@ -62,7 +62,9 @@ async fn rotation_narrowing_and_replay() {
     assert_ne!(r1, r2, "rotated");
     let a2 = second.json["access_token"].as_str().unwrap().to_owned();
 
-    // The old one again: theft is assumed and the whole grant dies.
+    // The old one again, after the retry grace window (tests/it/refresh_grace.rs):
+    // theft is assumed and the whole grant dies.
+    server.clock.advance(server.state.settings.refresh_grace_seconds + 1);
     refresh(&server, r1, "").await.assert_error(400, "invalid_grant");
     refresh(&server, &r2, "").await.assert_error(400, "invalid_grant");
     let introspected = server

@@ -187,6 +187,21 @@ async fn every_metadata_error_names_the_field() {
             "id_token_signed_response_alg: RS256",
         ),
         (
+            jwt_client(json!({"profile": "fapi1-advanced", "authorization_signed_response_alg": "RS256"})),
+            "invalid_client_metadata",
+            "authorization_signed_response_alg: RS256",
+        ),
+        (
+            jwt_client(json!({"profile": "fapi2-message-signing", "userinfo_signed_response_alg": "RS256"})),
+            "invalid_client_metadata",
+            "userinfo_signed_response_alg: RS256",
+        ),
+        (
+            jwt_client(json!({"userinfo_signed_response_alg": "none"})),
+            "invalid_client_metadata",
+            "userinfo_signed_response_alg:",
+        ),
+        (
             jwt_client(json!({
                 "profile": "fapi-ciba", "grant_types": ["urn:openid:params:grant-type:ciba"],
                 "backchannel_token_delivery_mode": "push",
