@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{bail, Result};
 
-use crate::{announce, capture, is_root, on_path, postgres};
+use crate::{announce, capture, interop, is_root, on_path, postgres};
 
 #[derive(clap::Args, Default)]
 pub struct SetupOpts {
@@ -30,6 +30,10 @@ enum Need {
     Gui,
     /// With `--browser` or when the workspace has browser tests.
     Browser,
+    /// When the workspace has the interop suite (`interop/`: Chromium driven by playwright-core).
+    Interop,
+    /// When the workspace has the interop suite and `npm` is not on PATH.
+    Node,
 }
 
 struct Group {
@@ -88,6 +92,16 @@ const PACKAGES: &[Group] = &[
         needed_for: Need::Browser,
         packages: &["chromium", "chromium-driver"],
     },
+    // The interop suite drives /usr/bin/chromium with playwright-core (no browser download).
+    Group {
+        needed_for: Need::Interop,
+        packages: &["chromium"],
+    },
+    // Node.js and npm for the interop suite (openid-client, playwright-core, `node --test`).
+    Group {
+        needed_for: Need::Node,
+        packages: &["nodejs", "npm"],
+    },
 ];
 
 const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
@@ -96,18 +110,24 @@ const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
 /// may be needed (false for `test --sqlite-only`).
 pub fn run(root: &Path, opts: &SetupOpts, check_postgres: bool) -> Result<()> {
     let needs = wanted_needs(root, opts, check_postgres)?;
-    let wanted: Vec<&str> = PACKAGES
+    let mut wanted: Vec<&str> = PACKAGES
         .iter()
         .filter(|group| needs.contains(&group.needed_for))
         .flat_map(|group| group.packages.iter().copied())
         .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
     let missing = missing_packages(&wanted)?;
     if missing.is_empty() {
         eprintln!("==> Debian packages: all {} present", wanted.len());
     } else {
         apt_install(&missing)?;
     }
-    rust_components()
+    rust_components()?;
+    if needs.contains(&Need::Interop) {
+        interop::install(root)?;
+    }
+    Ok(())
 }
 
 /// Which package groups this machine and workspace need.
@@ -120,6 +140,13 @@ fn wanted_needs(root: &Path, opts: &SetupOpts, check_postgres: bool) -> Result<V
     if opts.browser || root.join("tests/browser").is_dir() {
         eprintln!("==> including the browser (Chromium) packages");
         needs.push(Need::Browser);
+    }
+    if interop::dir(root).join("package.json").is_file() {
+        needs.push(Need::Interop);
+        if !on_path("npm") {
+            eprintln!("==> npm not found: including `nodejs` and `npm` for interop/");
+            needs.push(Need::Node);
+        }
     }
     if check_postgres && !(on_path("psql") && on_path("pg_isready")) {
         eprintln!("==> psql or pg_isready not found: including `postgresql-client`");

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: what CI runs. setup, fmt, clippy, doc tests, then the test suites
-//! built once and run twice: against SQLite and against PostgreSQL, then schemathesis
-//! against a live demo server (`cargo xtask schemathesis`).
+//! built once and run twice: against SQLite and against PostgreSQL, then the interop
+//! suite (`cargo xtask interop`: openid-client and Chromium against a live server) and
+//! schemathesis against a live demo server (`cargo xtask schemathesis`).
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use signal_hook::consts::SIGINT;
 
-use crate::{announce, cargo, display, postgres, schemathesis, setup, target_dir};
+use crate::{announce, cargo, display, interop, postgres, schemathesis, setup, target_dir};
 
 #[derive(clap::Args)]
 pub struct TestOpts {
@@ -61,6 +62,12 @@ pub fn run(root: &Path, opts: &TestOpts) -> Result<()> {
         };
         report.record("tests (sqlite)", result)?;
     }
+    let interop = if built_ok {
+        interop::run(root)
+    } else {
+        Err(Skipped.into())
+    };
+    report.record("interop", interop)?;
     let fuzzed = if built_ok {
         schemathesis::run(root, &schemathesis::SchemathesisOpts::default())
     } else {
