@@ -5,7 +5,9 @@
 
 mod bench;
 mod demo;
+mod interop;
 mod live;
+mod peer;
 mod postgres;
 mod schemathesis;
 mod setup;
@@ -36,8 +38,12 @@ enum Task {
     Demo(demo::DemoOpts),
     /// Load a release-built demo server; results in target/bench/results.json, targets in docs/benchmarks.md
     Bench(bench::BenchOpts),
+    /// Outband side by side with the peer harness (oidc-provider, ../shared/bench); see docs/PERFORMANCE.md
+    PeerBench(peer::PeerOpts),
     /// Fuzz a live demo server from its /openapi.json with schemathesis (PyPI, installed under target/)
     Schemathesis(schemathesis::SchemathesisOpts),
+    /// Run interop/: openid-client and Chromium through the browser flows of a live server (part of `test`)
+    Interop,
     /// Print the URL of a reachable PostgreSQL (DATABASE_URL or the default); fails if none answers
     PgUrl,
 }
@@ -61,7 +67,9 @@ fn dispatch(task: Task) -> Result<ExitCode> {
         Task::Test(opts) => test::run(&root, &opts).map(|()| ExitCode::SUCCESS),
         Task::Demo(opts) => demo::run(&root, &opts),
         Task::Bench(opts) => bench::run(&root, &opts).map(|()| ExitCode::SUCCESS),
+        Task::PeerBench(opts) => peer::run_peer(&root, &opts).map(|()| ExitCode::SUCCESS),
         Task::Schemathesis(opts) => schemathesis::run(&root, &opts).map(|()| ExitCode::SUCCESS),
+        Task::Interop => interop::run(&root).map(|()| ExitCode::SUCCESS),
         Task::PgUrl => pg_url(),
     }
 }

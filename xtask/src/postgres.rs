@@ -58,6 +58,13 @@ fn endpoint(url: &str) -> Result<(String, u16)> {
     Ok((host, parsed.port().unwrap_or(5432)))
 }
 
+/// `url` pointing at the database `name` on the same server.
+pub fn with_database(url: &str, name: &str) -> Result<String> {
+    let mut parsed = Url::parse(url).with_context(|| format!("not a PostgreSQL URL: {}", redact(url)))?;
+    parsed.set_path(&format!("/{name}"));
+    Ok(parsed.to_string())
+}
+
 /// `url` with its password, if any, replaced by `***` (for printing).
 pub fn redact(url: &str) -> String {
     match Url::parse(url) {
