@@ -171,6 +171,10 @@ pub struct ClientMetadata {
     /// Redirect URIs, compared exactly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect_uris: Vec<Url>,
+    /// Where the user's browser may be sent after signing out, compared exactly
+    /// ([OpenID Connect RP-Initiated Logout §3.1](https://openid.net/specs/openid-connect-rpinitiated-1_0.html#ClientMetadata)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<Url>,
     /// The grant types the client may use.
     #[serde(default)]
     pub grant_types: Vec<GrantType>,
@@ -242,6 +246,7 @@ impl ClientMetadata {
             jwks: None,
             jwks_uri: None,
             redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
             grant_types: vec![GrantType::ClientCredentials],
             scope: Scope::default(),
             backchannel_token_delivery_mode: None,

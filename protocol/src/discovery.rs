@@ -103,6 +103,10 @@ pub struct ProviderMetadata {
     /// always say it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_uri_parameter_supported: Option<bool>,
+    /// [OpenID Connect RP-Initiated Logout §2.1](https://openid.net/specs/openid-connect-rpinitiated-1_0.html#OPMetadata)
+    /// endpoint, where a client sends the user's browser to sign out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_session_endpoint: Option<String>,
     /// [RFC 7591](https://www.rfc-editor.org/rfc/rfc7591) dynamic client registration endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::auth::dpop::NoncePolicy;
+use crate::observability::{MetricsConfig, MetricsSettings};
 use crate::outbound::{DestinationPolicy, IpCidr, OutboundSettings};
 use crate::registration::{RegistrationConfig, RegistrationSettings};
 use crate::store::TestDecision;
@@ -72,6 +73,9 @@ pub struct Config {
     /// Dynamic client registration ([`crate::registration`]); off by default.
     #[serde(default)]
     pub registration: RegistrationConfig,
+    /// Prometheus `/metrics` ([`crate::observability`]); off by default.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// `[admin]`: switches on `POST /admin/v1/ciba/decision`, which approves or
@@ -244,6 +248,7 @@ impl Default for Config {
             admin: None,
             tls: None,
             registration: RegistrationConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -380,6 +385,7 @@ impl Config {
             .transpose()?;
         let tls = self.tls.as_ref().map(TlsConfig::validate).transpose()?;
         let registration = self.registration.validate()?;
+        let metrics = self.metrics.validate(listen)?;
         let audience = t
             .access_token_audience
             .clone()
@@ -405,6 +411,7 @@ impl Config {
             admin_token_hash,
             tls,
             registration,
+            metrics,
         })
     }
 }
@@ -577,6 +584,8 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// Dynamic client registration; `None` keeps `/register` off (404).
     pub registration: Option<RegistrationSettings>,
+    /// `[metrics]`; `None` keeps `/metrics` off (404).
+    pub metrics: Option<MetricsSettings>,
 }
 
 impl Settings {

@@ -21,6 +21,7 @@
 //! - [`rar`]: Rich Authorization Requests (which `authorization_details` are valid);
 //!   [`registration`]: dynamic client registration (RFC 7591 / RFC 7592);
 //!   [`consents`]: lodging-intent consent resources (Open Finance Brasil, UK Open Banking).
+//! - [`observability`]: Prometheus metrics (`/metrics`, `[metrics]`), recorded where things happen.
 
 pub mod account;
 pub mod auth;
@@ -41,6 +42,7 @@ pub mod grants;
 pub mod id_token;
 pub mod keys;
 pub mod maintenance;
+pub mod observability;
 pub mod outbound;
 pub mod password;
 pub mod payments;
@@ -54,7 +56,7 @@ pub mod test_server;
 pub mod tls;
 pub mod tokens;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -86,7 +88,7 @@ pub fn app(state: AppState) -> Router {
         tracing::info_span!("http", method = %req.method(), path = %path, request_id = %id)
     });
     // The token, device and resource APIs' middleware needs the state (it mints DPoP nonces).
-    endpoints::router(&state)
+    let router = endpoints::router(&state)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -97,7 +99,15 @@ pub fn app(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
-        ))
+        ));
+    // Outside the timeout, so a timed-out request is counted with its 503.
+    let router = if state.settings.metrics.is_some() {
+        observability::install();
+        router.layer(middleware::from_fn(observability::http::track))
+    } else {
+        router
+    };
+    router
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -122,13 +132,19 @@ async fn log_internal_errors(request: Request, next: Next) -> Response {
 /// the requests in flight. With `[tls] cert_file` the connections are TLS
 /// ([`tls::listener`]), and client certificates reach the handlers.
 ///
-/// Background housekeeping ([`maintenance`]) and CIBA expiry and notification
-/// delivery ([`ciba::delivery`]) run beside it and stop with it.
+/// Background housekeeping ([`maintenance`]), CIBA expiry and notification
+/// delivery ([`ciba::delivery`]) and, with `[metrics]`, the recorder's upkeep and
+/// the separate `/metrics` listener ([`observability`]) run beside it and stop with it.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // A separate `/metrics` address that cannot be bound stops the start, like the main one.
+    let metrics_socket = match state.settings.metrics.as_ref().and_then(|m| m.listen) {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -136,6 +152,13 @@ pub async fn run(
     let maintenance = tokio::spawn(maintenance::run(state.clone(), stopped(stop_rx.clone())));
     let delivery = tokio::spawn(ciba::delivery::run(state.clone(), stopped(stop_rx.clone())));
     let bridge = tokio::spawn(events::run_bridge(state.events.clone(), stopped(stop_rx.clone())));
+    let metrics = state.settings.metrics.is_some().then(|| {
+        tokio::spawn(metrics_listener(
+            state.clone(),
+            metrics_socket,
+            stopped(stop_rx.clone()),
+        ))
+    });
     let tls = state.settings.tls.as_ref().and_then(|tls| tls.server.clone());
     let service = app(state).into_make_service_with_connect_info::<PeerInfo>();
     let shutdown = async move {
@@ -154,5 +177,34 @@ pub async fn run(
     let _ = maintenance.await;
     let _ = delivery.await;
     let _ = bridge.await;
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
     served
+}
+
+/// Keeps the metrics recorder's histograms drained and, with `[metrics] listen`,
+/// serves `/metrics` on that separate address, until `shutdown`.
+async fn metrics_listener(state: AppState, listener: Option<TcpListener>, shutdown: impl Future<Output = ()>) {
+    let Some(listener) = listener else {
+        observability::upkeep(shutdown).await;
+        return;
+    };
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving /metrics");
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let router = endpoints::metrics::listener_router(state);
+    let serving = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+    });
+    let upkeep = observability::upkeep(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let (served, ()) = tokio::join!(serving.into_future(), upkeep);
+    if let Err(err) = served {
+        tracing::error!(error = %err, "the /metrics listener failed");
+    }
 }

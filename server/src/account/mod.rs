@@ -10,6 +10,8 @@
 //! (`outband_account`, path `/account`) whose hash the form must carry. Both
 //! cookies are `SameSite=Lax`, so cross-site posts arrive without them anyway.
 
+pub mod logout;
+pub mod logout_pages;
 pub mod pages;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -235,6 +237,22 @@ pub async fn revoke_device(state: &AppState, headers: &HeaderMap, form: &Params)
     Ok(see_other("/account?done=device-removed"))
 }
 
+/// `POST /account/logout`: the Sign out button; ends this browser's session.
+pub async fn sign_out(state: &AppState, headers: &HeaderMap, form: &Params) -> Result<Response> {
+    let Some((session, _, csrf)) = signed_in(state, headers).await? else {
+        // Not signed in (any more): nothing to end.
+        return logout::signed_out_here(state);
+    };
+    let matches: bool = form
+        .get("csrf")
+        .is_some_and(|sent| subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), csrf.as_bytes()).into());
+    if !matches {
+        return Ok(stale_form());
+    }
+    logout::end_browser_session(state, &session, "user", None).await;
+    logout::signed_out_here(state)
+}
+
 /// `POST /account/password`: current password, new password twice. The
 /// current password is checked like a sign-in (failures count towards the same
 /// limit), so a borrowed session cannot guess it.
@@ -267,11 +285,27 @@ pub async fn change_password(state: &AppState, headers: &HeaderMap, address: &st
         return refuse("The new password is too short.").await;
     };
     state.store.set_password_hash(&user.subject, Some(&hash)).await?;
-    audit(state, &user.subject, "user.password_changed", json!({ "by": "user" })).await;
+    // Whoever else holds a session of this user is signed out; this browser stays.
+    let ended = match browser::cookie(headers, SESSION_COOKIE) {
+        Some(value) => {
+            state
+                .store
+                .delete_other_browser_sessions(&user.subject, &browser::hash(&value))
+                .await?
+        }
+        None => 0,
+    };
+    audit(
+        state,
+        &user.subject,
+        "user.password_changed",
+        json!({ "by": "user", "other_sessions_ended": ended }),
+    )
+    .await;
     Ok(see_other("/account?done=password-changed"))
 }
 
-async fn audit(state: &AppState, subject: &Subject, event: &str, detail: serde_json::Value) {
+pub(crate) async fn audit(state: &AppState, subject: &Subject, event: &str, detail: serde_json::Value) {
     let entry = AuditEvent {
         id: 0,
         at: state.now(),

@@ -138,6 +138,7 @@ pub fn account(status: StatusCode, view: &AccountView<'_>) -> Response {
     };
     let body = format!(
         "<h1>Your account</h1><p>You are signed in as <strong>{user}</strong>.</p>{notice}\
+         <form method=\"post\" action=\"/account/logout\">{csrf}<button type=\"submit\">Sign out</button></form>\
          <section aria-labelledby=\"grants\"><h2 id=\"grants\">Applications you allowed</h2>{grants}</section>\
          <section aria-labelledby=\"devices\"><h2 id=\"devices\">Your authenticators</h2>{devices}</section>\
          <section aria-labelledby=\"password\"><h2 id=\"password\">Change your password</h2>{password_error}\

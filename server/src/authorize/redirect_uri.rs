@@ -54,31 +54,42 @@ fn is_private_use(uri: &Url) -> bool {
 }
 
 /// Checks every registered redirect URI of `metadata` (see the module docs).
+/// The client's `post_logout_redirect_uris` (OpenID Connect RP-Initiated Logout
+/// §3.1) follow the same rules as its `redirect_uris`.
 pub fn check_registered(metadata: &ClientMetadata) -> Result<(), String> {
+    check_list("redirect_uris", &metadata.redirect_uris, metadata)?;
+    check_list(
+        "post_logout_redirect_uris",
+        &metadata.post_logout_redirect_uris,
+        metadata,
+    )
+}
+
+fn check_list(field: &str, uris: &[Url], metadata: &ClientMetadata) -> Result<(), String> {
     let policy = Policy::of(metadata.profile);
     let public = metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None;
     let profile = metadata.profile;
     let native_ok = policy.allows_native_redirect_uris(public);
-    for uri in &metadata.redirect_uris {
+    for uri in uris {
         if uri.fragment().is_some() {
-            return Err(format!("redirect_uris: {uri} must not have a fragment"));
+            return Err(format!("{field}: {uri} must not have a fragment"));
         }
         if is_private_use(uri) {
             // RFC 8252 §7.1: a reverse domain name the app controls, which has a dot.
             let reverse_domain = uri.scheme().contains('.');
             if !reverse_domain {
                 return Err(format!(
-                    "redirect_uris: {uri}: a private-use URI scheme must be a reverse domain name the app controls, such as com.example.app (RFC 8252 §7.1)"
+                    "{field}: {uri}: a private-use URI scheme must be a reverse domain name the app controls, such as com.example.app (RFC 8252 §7.1)"
                 ));
             }
             if uri.host().is_some() {
                 return Err(format!(
-                    "redirect_uris: {uri}: a private-use URI scheme has no authority; write {}:/path with a single slash (RFC 8252 §7.1)",
+                    "{field}: {uri}: a private-use URI scheme has no authority; write {}:/path with a single slash (RFC 8252 §7.1)",
                     uri.scheme()
                 ));
             }
             if !native_ok {
-                return Err(native_only(uri, profile, policy));
+                return Err(native_only(field, uri, profile, policy));
             }
             continue;
         }
@@ -87,30 +98,28 @@ pub fn check_registered(metadata: &ClientMetadata) -> Result<(), String> {
         }
         if is_loopback(uri) {
             if !native_ok {
-                return Err(native_only(uri, profile, policy));
+                return Err(native_only(field, uri, profile, policy));
             }
             continue;
         }
         if uri.host_str().is_some_and(|h| h.eq_ignore_ascii_case("localhost")) {
             return Err(format!(
-                "redirect_uris: {uri}: use the loopback IP literal http://127.0.0.1 or http://[::1] instead of localhost (RFC 8252 §8.3), or https"
+                "{field}: {uri}: use the loopback IP literal http://127.0.0.1 or http://[::1] instead of localhost (RFC 8252 §8.3), or https"
             ));
         }
-        return Err(format!(
-            "redirect_uris: {uri} must be https under the {profile} profile"
-        ));
+        return Err(format!("{field}: {uri} must be https under the {profile} profile"));
     }
     Ok(())
 }
 
 /// The error for a native-app redirect URI the client may not use.
-fn native_only(uri: &Url, profile: outband_protocol::Profile, policy: Policy) -> String {
+fn native_only(field: &str, uri: &Url, profile: outband_protocol::Profile, policy: Policy) -> String {
     if policy.allows_native_redirect_uris(true) {
         format!(
-            "redirect_uris: {uri}: loopback and private-use redirect URIs are for public native clients (token_endpoint_auth_method none) under the {profile} profile; use https"
+            "{field}: {uri}: loopback and private-use redirect URIs are for public native clients (token_endpoint_auth_method none) under the {profile} profile; use https"
         )
     } else {
-        format!("redirect_uris: {uri} must be https under the {profile} profile")
+        format!("{field}: {uri} must be https under the {profile} profile")
     }
 }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::observability::{self, DeliveryResult};
 use crate::outbound::OutboundError;
 use crate::state::AppState;
 use crate::store::{CibaRequestRecord, NewNotification, NotificationKind, NotificationRecord};
@@ -83,6 +84,7 @@ async fn deliver(state: &AppState, n: &NotificationRecord) -> Result<()> {
     let (retry, error) = match outcome {
         Ok(outcome) if outcome.is_success() => {
             state.store.mark_notification_delivered(n.id, now).await?;
+            observability::notification_delivery(n.kind, DeliveryResult::Delivered);
             tracing::info!(id = n.id, kind = n.kind.as_str(), client_id = %n.client_id, "notification delivered");
             return Ok(());
         }
@@ -96,9 +98,11 @@ async fn deliver(state: &AppState, n: &NotificationRecord) -> Result<()> {
             .store
             .schedule_notification_retry(n.id, now + backoff(n.attempts), &error)
             .await?;
+        observability::notification_delivery(n.kind, DeliveryResult::Retried);
         tracing::warn!(id = n.id, attempts = n.attempts, %error, "notification failed; will retry");
     } else {
         state.store.mark_notification_failed(n.id, now, &error).await?;
+        observability::notification_delivery(n.kind, DeliveryResult::Failed);
         tracing::warn!(id = n.id, attempts = n.attempts, %error, "notification failed for good");
     }
     Ok(())

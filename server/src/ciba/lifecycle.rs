@@ -13,6 +13,7 @@ use crate::ciba::{delivery, hints};
 use crate::error::{Error, Result};
 use crate::events::{DeviceEvent, DeviceEventKind};
 use crate::id_token::{issue_id_token, IdTokenClaims};
+use crate::observability::{self, CibaOutcome};
 use crate::state::AppState;
 use crate::store::{
     AuditEvent, CibaDecision, CibaRequestRecord, CibaState, ClientRecord, NotificationKind, TestDecision, UserRecord,
@@ -139,6 +140,7 @@ pub async fn start(
     )
     .await?;
     state.store.insert_ciba_request(&record).await?;
+    observability::ciba_request(mode, CibaOutcome::Started);
     audit(state, "ciba.requested", &record, json!({ "mode": mode.as_str() })).await;
     publish(state, &record, DeviceEventKind::Request);
     if let (true, Some(test)) = (state.settings.is_development(), user.test_decision) {
@@ -272,11 +274,12 @@ pub async fn decide(
             Some(r) => DecideError::NotPending(r.state.as_str()),
         });
     };
-    let event = if decision.approve {
-        "ciba.approved"
+    let (event, outcome) = if decision.approve {
+        ("ciba.approved", CibaOutcome::Approved)
     } else {
-        "ciba.denied"
+        ("ciba.denied", CibaOutcome::Denied)
     };
+    observability::ciba_request(record.delivery_mode, outcome);
     audit(
         state,
         event,
@@ -333,6 +336,7 @@ pub async fn requeue_lost_notifications(state: &AppState) -> Result<usize> {
 pub async fn expire_due(state: &AppState) -> Result<usize> {
     let expired = state.store.expire_ciba_requests(state.now()).await?;
     for record in &expired {
+        observability::ciba_request(record.delivery_mode, CibaOutcome::Expired);
         audit(state, "ciba.expired", record, json!({})).await;
         publish(state, record, DeviceEventKind::Expired);
         after_decision(state, record).await?;
@@ -352,6 +356,7 @@ pub async fn cancel(state: &AppState, client_id: &ClientId, auth_req_id: &AuthRe
         .await?
     {
         Some(cancelled) => {
+            observability::ciba_request(cancelled.delivery_mode, CibaOutcome::Cancelled);
             audit(state, "ciba.cancelled", &cancelled, json!({})).await;
             publish(state, &cancelled, DeviceEventKind::Withdrawn);
             Ok(())

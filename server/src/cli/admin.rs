@@ -74,6 +74,10 @@ pub struct ClientAddArgs {
     /// Redirect URI (repeat for several).
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<url::Url>,
+    /// Where the browser may go after signing out (OpenID Connect RP-Initiated
+    /// Logout; repeat for several).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<url::Url>,
     /// Require signed CIBA requests with this alg.
     #[arg(long)]
     pub request_signing_alg: Option<SigningAlg>,
@@ -308,6 +312,7 @@ async fn client_add(store: &Store, args: ClientAddArgs, json_out: bool) -> anyho
             m.backchannel_token_delivery_mode = args.delivery_mode;
             m.backchannel_client_notification_endpoint = args.notification_endpoint.clone();
             m.redirect_uris = args.redirect_uris.clone();
+            m.post_logout_redirect_uris = args.post_logout_redirect_uris.clone();
             m.backchannel_authentication_request_signing_alg = args.request_signing_alg;
             m.backchannel_user_code_parameter = args.user_code;
             m.dpop_bound_access_tokens = args.dpop;

@@ -178,6 +178,7 @@ pub async fn apply(state: &AppState, device: &DeviceRecord, id: &str, decision_j
         },
     };
     let decided = lifecycle::decide(state, &request.id, &decision).await?;
+    crate::observability::decision_latency(decided.decided_at.unwrap_or(now) - decided.created_at);
     lifecycle::audit(
         state,
         "device.decision",

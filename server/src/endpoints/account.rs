@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/revoke-grant", post(account_revoke_grant_post))
         .route("/account/revoke-device", post(account_revoke_device_post))
         .route("/account/password", post(account_password_post))
+        .route("/account/logout", post(account_logout_post))
 }
 
 fn respond(result: Result<Response>) -> Response {
@@ -63,6 +64,13 @@ async fn account_revoke_grant_post(State(state): State<AppState>, headers: Heade
 async fn account_revoke_device_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match parse_params(&body) {
         Ok(form) => respond(account::revoke_device(&state, &headers, &form).await),
+        Err(message) => bad_params(&message),
+    }
+}
+
+async fn account_logout_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match parse_params(&body) {
+        Ok(form) => respond(account::sign_out(&state, &headers, &form).await),
         Err(message) => bad_params(&message),
     }
 }

@@ -131,6 +131,7 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         claims_supported: strings(&mut CLAIMS.iter().copied().chain([crate::consents::authorize::INTENT_CLAIM])),
         authorization_endpoint: Some(settings.endpoint("/authorize")),
         userinfo_endpoint: Some(settings.endpoint("/userinfo")),
+        end_session_endpoint: Some(settings.endpoint("/logout")),
         pushed_authorization_request_endpoint: Some(settings.endpoint("/par")),
         // Per client (metadata or profile), not for every client.
         require_pushed_authorization_requests: Some(false),

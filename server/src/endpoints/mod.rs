@@ -14,6 +14,8 @@ pub mod grant_management;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
+pub mod logout;
+pub mod metrics;
 pub mod openapi;
 pub mod par;
 pub mod register;
@@ -33,6 +35,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(jwks::router())
         .merge(openapi::router())
         .merge(health::router())
+        .merge(metrics::router())
         .merge(token::router(state))
         .merge(introspect::router())
         .merge(revoke::router())
@@ -46,4 +49,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(register::router())
         .merge(grant_management::router(state))
         .merge(account::router())
+        .merge(logout::router())
 }

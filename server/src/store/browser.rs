@@ -238,6 +238,28 @@ impl Store {
             .transpose()
     }
 
+    /// Ends the session with this hash (sign-out); whether there was one.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    pub async fn delete_browser_session(&self, session_hash: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM browser_sessions WHERE session_hash = $1")
+            .bind(session_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(super::one_row(&result))
+    }
+
+    /// Ends every session of `subject` except the one with hash `keep` (a
+    /// password change signs the user out elsewhere); how many ended.
+    #[tracing::instrument(level = "debug", skip_all, fields(subject = %subject), err(level = "debug"))]
+    pub async fn delete_other_browser_sessions(&self, subject: &Subject, keep: &str) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM browser_sessions WHERE subject = $1 AND session_hash <> $2")
+            .bind(subject.as_str())
+            .bind(keep)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+
     /// Records an issued authorization code.
     #[tracing::instrument(level = "debug", skip_all, fields(client_id = %code.client_id), err(level = "debug"))]
     pub async fn insert_authorization_code(&self, code: &AuthorizationCodeRecord) -> Result<(), StoreError> {

@@ -225,6 +225,22 @@ impl Store {
         column(&row, "n")
     }
 
+    /// How many requests are still waiting at `now`, by delivery mode (for the
+    /// `outband_ciba_pending` gauge; one query, the same answer on every node).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    pub async fn count_pending_ciba_requests_by_mode(&self, now: UnixTime) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT delivery_mode, COUNT(*) AS n FROM ciba_requests \
+             WHERE state = 'pending' AND expires_at > $1 GROUP BY delivery_mode",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((column(row, "delivery_mode")?, column(row, "n")?)))
+            .collect()
+    }
+
     /// Approves or denies a request that is pending and unexpired at `now`.
     /// Returns the decided request to the one call that decided it; `None`
     /// when it is unknown, expired, cancelled or was decided already.

@@ -33,6 +33,8 @@ mod hybrid;
 mod introspect;
 mod jar;
 mod jarm;
+mod logout;
+mod metrics;
 mod mtls;
 mod native_clients;
 mod native_support;

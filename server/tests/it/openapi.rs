@@ -16,14 +16,14 @@ const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 /// Path (parameters written `{}`) → methods (`any` for every method).
 type Routes = BTreeMap<String, BTreeSet<String>>;
 
-/// A server with the optional endpoints on (admin decisions, registration).
+/// A server with the optional endpoints on (admin decisions, registration, metrics).
 async fn server() -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("admin-token");
     std::fs::write(&token, "test-admin-token-0123456789abcdefghijklmnop\n").unwrap();
     let config = format!(
-        "[admin]\ntoken_file = {:?}\n[registration]\nenabled = true\n",
-        token.display().to_string()
+        "[admin]\ntoken_file = {token:?}\n[registration]\nenabled = true\n[metrics]\nenabled = true\ntoken_file = {token:?}\n",
+        token = token.display().to_string()
     );
     (TestServer::with_config(&config).await, dir)
 }

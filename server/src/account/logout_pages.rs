@@ -1,0 +1,100 @@
+//! The sign-out pages ([`super::logout`]): the confirmation form, "you are
+//! signed out", "you are still signed in" and the error page. Plain HTML
+//! forms, no JavaScript, every value escaped; the frame is the browser flows'
+//! ([`crate::authorize::pages::page`]).
+
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use crate::authorize::pages::{escape, page};
+
+/// What the confirmation page needs.
+#[derive(Debug)]
+pub struct Confirm<'a> {
+    /// Who is signed in.
+    pub username: &'a str,
+    /// The application asking, when known.
+    pub client_name: Option<&'a str>,
+    /// Its client_id (carried to the confirmation).
+    pub client_id: Option<&'a str>,
+    /// The validated post-logout redirect URI.
+    pub redirect: Option<&'a str>,
+    /// The request's `state`.
+    pub state: Option<&'a str>,
+    /// The form's CSRF token.
+    pub csrf: &'a str,
+}
+
+fn hidden(name: &str, value: Option<&str>) -> String {
+    value
+        .map(|v| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(v)))
+        .unwrap_or_default()
+}
+
+/// "Sign out?": the user decides.
+pub fn confirm(view: &Confirm<'_>) -> Response {
+    let asking = view
+        .client_name
+        .map(|name| format!("<p><strong>{}</strong> asks to sign you out.</p>", escape(name)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>Sign out?</h1><p>You are signed in as <strong>{user}</strong>.</p>{asking}\
+         <form method=\"post\" action=\"/logout/confirm\">{csrf}{client}{redirect}{state}\
+         <button type=\"submit\" name=\"decision\" value=\"logout\">Sign out</button>\
+         <button type=\"submit\" name=\"decision\" value=\"stay\">Stay signed in</button></form>",
+        user = escape(view.username),
+        csrf = hidden("csrf", Some(view.csrf)),
+        client = hidden("client_id", view.client_id),
+        redirect = hidden("post_logout_redirect_uri", view.redirect),
+        state = hidden("state", view.state),
+    );
+    page(StatusCode::OK, "Sign out?", &body)
+}
+
+/// "You are signed out", with a link back to the application when there is a
+/// validated post-logout redirect URI.
+pub fn signed_out(client_name: Option<&str>, link: Option<&str>) -> Response {
+    let back = match link {
+        Some(href) => format!(
+            "<p><a href=\"{}\">Return to {}</a></p>",
+            escape(href),
+            escape(client_name.unwrap_or("the application"))
+        ),
+        None => String::new(),
+    };
+    page(
+        StatusCode::OK,
+        "Signed out",
+        &format!("<h1>You are signed out</h1><p role=\"status\">You are signed out of this server.</p>{back}"),
+    )
+}
+
+/// The user chose to stay signed in.
+pub fn still_signed_in(client_name: Option<&str>) -> Response {
+    let app = client_name
+        .map(|n| format!(" You may need to sign out of {} separately.", escape(n)))
+        .unwrap_or_default();
+    page(
+        StatusCode::OK,
+        "Still signed in",
+        &format!("<h1>You are still signed in</h1><p role=\"status\">Nothing was changed.{app}</p>"),
+    )
+}
+
+/// A sign-out request that cannot be honoured: `400`, never a redirect.
+pub fn error(message: &str) -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Sign-out problem",
+        &format!(
+            "<h1>This sign-out request cannot be completed</h1><p role=\"alert\">{}</p>\
+             <p>You were not signed out. Go back to the application and try again.</p>",
+            escape(message)
+        ),
+    )
+}
+
+/// A confirmation form without its CSRF token (or from another browser).
+pub fn stale_form() -> Response {
+    error("This form has expired or was not sent from this browser.")
+}
