@@ -196,6 +196,16 @@ pub struct ClientMetadata {
     /// The alg of ID tokens issued to this client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// When set, every request object of the client must be signed with exactly
+    /// this alg ([OpenID Connect Registration §2](https://openid.net/specs/openid-connect-registration-1_0.html#ClientMetadata),
+    /// [RFC 9101 §10.5](https://www.rfc-editor.org/rfc/rfc9101#section-10.5)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_object_signing_alg: Option<SigningAlg>,
+    /// The `response_type` values the client may use
+    /// ([RFC 7591 §2](https://www.rfc-editor.org/rfc/rfc7591#section-2)); when
+    /// absent, every response type its profile allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_types: Option<Vec<String>>,
     /// The alg of signed authorization responses (JARM §3); the profile's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_signed_response_alg: Option<SigningAlg>,
@@ -254,6 +264,8 @@ impl ClientMetadata {
             backchannel_authentication_request_signing_alg: None,
             backchannel_user_code_parameter: false,
             id_token_signed_response_alg: None,
+            request_object_signing_alg: None,
+            response_types: None,
             authorization_signed_response_alg: None,
             userinfo_signed_response_alg: None,
             dpop_bound_access_tokens: false,

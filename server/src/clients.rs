@@ -130,6 +130,20 @@ fn check_algs_and_types(metadata: &ClientMetadata, policy: Policy) -> Result<(),
             ));
         }
     }
+    if let Some(alg) = metadata.request_object_signing_alg {
+        if !policy.signing_algs().contains(&alg) {
+            return Err(format!(
+                "request_object_signing_alg: {alg} is not allowed under the {profile} profile"
+            ));
+        }
+    }
+    for value in metadata.response_types.iter().flatten() {
+        if crate::authorize::response::ResponseType::parse(value).is_none() {
+            return Err(format!(
+                "response_types: {value:?} is not served; use \"code\" or \"code id_token\""
+            ));
+        }
+    }
     if let Some(alg) = metadata.id_token_signed_response_alg {
         if !policy.signing_algs().contains(&alg) || !crate::keys::SERVER_ALGS.contains(&alg) {
             return Err(format!(

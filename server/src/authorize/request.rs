@@ -186,6 +186,14 @@ fn check_request(params: &Params, client: &ClientRecord) -> Result<Authorization
         ));
     }
     let response_type = response::response_type(params)?;
+    if let Some(registered) = &client.metadata.response_types {
+        if !registered.iter().any(|r| ResponseType::parse(r) == Some(response_type)) {
+            return Err(Error::new(
+                ErrorCode::UnauthorizedClient,
+                format!("client is not registered for response_type {}", response_type.as_str()),
+            ));
+        }
+    }
     if !client.metadata.allows_grant(GrantType::AuthorizationCode) {
         return Err(Error::unauthorized_client(
             "client is not registered for the authorization_code grant",

@@ -2,7 +2,8 @@
 //! the `request` parameter by value, at `/authorize` and at `/par`.
 //!
 //! The object must be signed by one of the client's registered keys with an
-//! algorithm its profile allows (never `none`), name the client as `iss` and
+//! algorithm its profile allows (never `none`; exactly its
+//! `request_object_signing_alg` when it registered one), name the client as `iss` and
 //! `client_id`, the issuer in `aud`, carry `exp` and `nbf` no more than the
 //! profile's limit apart (FAPI: 60 minutes), and not be used twice (`jti`).
 //! Only the parameters inside it count (RFC 9101 §6.3); everything beside it
@@ -33,7 +34,10 @@ pub async fn parameters(state: &AppState, client: &ClientRecord, jwt: &str) -> R
     let keys = client_public_keys(state, client, kid.as_deref())
         .await
         .map_err(invalid)?;
-    let claims = verify_jwt(jwt, &keys, policy.signing_algs()).map_err(invalid)?.claims;
+    // A client that registered request_object_signing_alg signs with that one only.
+    let registered = client.metadata.request_object_signing_alg.map(|alg| [alg]);
+    let algs = registered.as_ref().map_or(policy.signing_algs(), |alg| alg.as_slice());
+    let claims = verify_jwt(jwt, &keys, algs).map_err(invalid)?.claims;
     let client_id = client.client_id().as_str();
     let issuer = state.settings.issuer.as_str();
     let text = |name: &str| claims.get(name).and_then(Value::as_str);

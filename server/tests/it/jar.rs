@@ -176,3 +176,49 @@ async fn bad_request_objects_are_refused() {
     assert_eq!(page.status, 400);
     assert!(page.location().is_none());
 }
+
+#[tokio::test]
+async fn registered_request_object_alg_and_response_types_are_enforced() {
+    let server = TestServer::new().await;
+    let key = signer(&server).await; // signs with ES256
+    let live = server.live().await;
+    let id = ClientId::new("signer");
+    let mut client = server.state.store.client(&id).await.unwrap().unwrap();
+    client.metadata.request_object_signing_alg = Some(SigningAlg::PS256);
+    client.metadata.response_types = Some(vec!["code id_token".to_owned()]);
+    server.state.store.update_client(&client).await.unwrap();
+    let mut browser = Browser::new(&live);
+    let outer = [("redirect_uri", REDIRECT_URI), ("state", "outer")];
+
+    // An ES256 object from a client that registered PS256.
+    let page = browser
+        .get(&authorize_with(&request_object(&key.key, json!({})), &outer))
+        .await;
+    assert_eq!(page.redirect_params()["error"], "invalid_request_object");
+    let (status, body) = par(&live, &key, &request_object(&key.key, json!({}))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request_object")),
+        "{body}"
+    );
+
+    // The right alg, but a response_type the client did not register.
+    client.metadata.request_object_signing_alg = Some(SigningAlg::ES256);
+    server.state.store.update_client(&client).await.unwrap();
+    let page = browser
+        .get(&authorize_with(&request_object(&key.key, json!({})), &outer))
+        .await;
+    let params = page.redirect_params();
+    assert_eq!(params["error"], "unauthorized_client", "{params:?}");
+    assert_eq!(params["state"], "st-jar");
+
+    // Registered for code: the same object is accepted.
+    client.metadata.response_types = Some(vec!["code".to_owned()]);
+    server.state.store.update_client(&client).await.unwrap();
+    server.add_password_user("alice").await;
+    let login = browser
+        .get(&authorize_with(&request_object(&key.key, json!({})), &outer))
+        .await;
+    let params = browser.login_and_approve(&login).await.redirect_params();
+    assert!(params.contains_key("code"), "{params:?}");
+}

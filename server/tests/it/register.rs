@@ -197,6 +197,16 @@ async fn every_metadata_error_names_the_field() {
             "userinfo_signed_response_alg: RS256",
         ),
         (
+            jwt_client(json!({"profile": "fapi2-security", "request_object_signing_alg": "RS256"})),
+            "invalid_client_metadata",
+            "request_object_signing_alg: RS256",
+        ),
+        (
+            jwt_client(json!({"response_types": ["code", "token"]})),
+            "invalid_client_metadata",
+            "response_types: \"token\"",
+        ),
+        (
             jwt_client(json!({"userinfo_signed_response_alg": "none"})),
             "invalid_client_metadata",
             "userinfo_signed_response_alg:",
