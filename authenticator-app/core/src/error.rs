@@ -36,6 +36,10 @@ pub enum Error {
     /// This device was revoked at the server.
     #[error("this device was revoked at the server")]
     Revoked,
+    /// The server has no live grant with this id for this user (already
+    /// revoked, or never was).
+    #[error("no such grant: {0}")]
+    UnknownGrant(String),
     /// The server answered with an error.
     #[error("the server refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Server {
@@ -71,6 +75,7 @@ impl Error {
             Self::RequestExpired => "request_expired",
             Self::RequestGone(_) => "request_gone",
             Self::Revoked => "revoked",
+            Self::UnknownGrant(_) => "unknown_grant",
             Self::Server { .. } => "server",
             Self::Network(_) => "network",
             Self::Verification(_) => "verification",

@@ -14,6 +14,8 @@
 //!   server's nonces is in `api.rs`, request verification in `request.rs`.
 //! - [`Session::watch`] (`stream.rs`): the live Server-Sent Events stream.
 //! - [`Session::decide`] (`decision.rs`): the signed decision; [`HistoryEntry`] (`history.rs`).
+//! - [`Session::grants`], [`Session::revoke_grant`] (`grants.rs`): what the user
+//!   allowed applications, and taking it back.
 //!
 //! The `outband-device` binary (`src/bin/outband-device.rs` + [`cli`]) is a thin
 //! command line over this API.
@@ -24,6 +26,7 @@ pub mod cli;
 mod clock;
 mod decision;
 mod error;
+mod grants;
 mod history;
 mod invite;
 mod keystore;
@@ -35,6 +38,7 @@ pub use accounts::{Account, AccountId, Authenticator, KeyAlg, KeyStorage};
 pub use clock::{system_clock, Clock};
 pub use decision::{Decision, DecisionOutcome};
 pub use error::Error;
+pub use grants::Grant;
 pub use history::HistoryEntry;
 pub use invite::{Invite, PinnedKey};
 pub use keystore::Pin;

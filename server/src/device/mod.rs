@@ -13,6 +13,8 @@
 //! - [`decision`]: `POST /device/v1/requests/{id}/decision`, the signed
 //!   approve/deny that moves a CIBA request on through
 //!   [`crate::ciba::lifecycle::decide`].
+//! - [`grants`]: `GET`/`DELETE /device/v1/grants`, the user's grants seen
+//!   (and revoked) from their authenticator.
 //!
 //! The HTTP handlers are in [`crate::endpoints::device`]; the admin commands in
 //! `cli/devices.rs`.
@@ -20,6 +22,7 @@
 pub mod auth;
 pub mod decision;
 pub mod enroll;
+pub mod grants;
 pub mod streams;
 pub mod token;
 

@@ -20,6 +20,7 @@ use crate::auth::dpop::{self, dpop_header};
 use crate::device::auth::DeviceAuth;
 use crate::device::decision::{self, DecisionRequest};
 use crate::device::enroll::{self, EnrollRequest};
+use crate::device::grants;
 use crate::device::streams::{self, StreamLease};
 use crate::device::token::{self, DeviceTokenRequest};
 use crate::error::{Error, Result};
@@ -35,6 +36,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/device/v1/requests/{id}/decision", post(decision_post))
         .route("/device/v1/events", get(events_get))
         .route("/device/v1/device", delete(device_delete))
+        .route("/device/v1/grants", get(grants_get))
+        .route("/device/v1/grants/{grant_id}", delete(grant_delete))
         .layer(middleware::from_fn_with_state(state.clone(), dpop::add_nonce))
 }
 
@@ -151,5 +154,23 @@ async fn device_delete(State(state): State<AppState>, auth: DeviceAuth) -> Resul
         )
         .await;
     }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /device/v1/grants`: the grants the device's user gave applications.
+async fn grants_get(State(state): State<AppState>, auth: DeviceAuth) -> Result<impl IntoResponse> {
+    let list = grants::list(&state, &auth.device).await?;
+    Ok((no_store(), Json(list)))
+}
+
+/// `DELETE /device/v1/grants/{grant_id}`: the user revokes one of their grants
+/// (and every token of it). 204; 404 when it is not a live grant of theirs.
+async fn grant_delete(
+    State(state): State<AppState>,
+    auth: DeviceAuth,
+    grant_id: std::result::Result<Path<String>, PathRejection>,
+) -> Result<StatusCode> {
+    let Path(grant_id) = grant_id.map_err(|_| Error::invalid_request("malformed grant id"))?;
+    grants::revoke(&state, &auth.device, &grant_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -22,6 +22,7 @@ mod device;
 mod device_cli;
 mod device_decision;
 mod device_events;
+mod device_grants;
 mod device_support;
 mod discovery;
 mod dpop;

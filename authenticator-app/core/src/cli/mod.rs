@@ -3,6 +3,7 @@
 //!
 //! - `account.rs`: `enroll`, `accounts`, `remove`.
 //! - `requests.rs`: `pending`, `approve`, `deny`, `history`.
+//! - `grants.rs`: `grants` (what the user allowed applications), `grants revoke`.
 //! - `watch.rs`: `watch`, the live stream (interactive or `--auto approve|deny`).
 //! - `pin.rs`: where the PIN comes from (`--pin-file` or the terminal).
 //! - `show.rs`: how requests, accounts and history look on screen.
@@ -10,6 +11,7 @@
 //! Exit codes: 0 ok, 1 error (a sentence on stderr), 2 usage.
 
 mod account;
+mod grants;
 mod pin;
 mod requests;
 mod show;
@@ -67,6 +69,8 @@ enum Command {
     Deny(requests::DenyArgs),
     /// Show the decisions made on this device, newest first.
     History(requests::AccountArg),
+    /// List what you allowed applications (grants); `grants revoke <id>` takes one back.
+    Grants(grants::GrantsArgs),
 }
 
 /// What every command gets.
@@ -160,6 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approve(args) => requests::approve(&ctx, args).await?,
         Command::Deny(args) => requests::deny(&ctx, args).await?,
         Command::History(args) => requests::history(&ctx, args)?,
+        Command::Grants(args) => grants::run(&ctx, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -239,6 +244,22 @@ mod tests {
             Command::Deny(_)
         ));
         assert!(parse(&["outband-device", "watch", "--auto", "maybe"]).is_err());
+        assert!(matches!(
+            parse(&["outband-device", "grants"]).unwrap(),
+            Command::Grants(_)
+        ));
+        assert!(matches!(
+            parse(&["outband-device", "--json", "grants", "--account", "alice"]).unwrap(),
+            Command::Grants(_)
+        ));
+        assert!(matches!(
+            parse(&["outband-device", "grants", "revoke", "g1", "--account", "alice"]).unwrap(),
+            Command::Grants(_)
+        ));
+        assert!(
+            parse(&["outband-device", "grants", "revoke"]).is_err(),
+            "revoke needs an id"
+        );
         assert!(
             parse(&["outband-device", "enroll"]).is_err(),
             "a code, link or --qr is required"

@@ -12,7 +12,7 @@ use crate::{system_clock, Decision, Session, VerifiedRequest};
 pub(super) struct AccountArg {
     /// Only this account (id or unique prefix, username or device name) [default: every account].
     #[arg(long, value_name = "ACCOUNT")]
-    account: Option<String>,
+    pub(super) account: Option<String>,
 }
 
 /// `approve` options.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::{Account, HistoryEntry, Removal, VerifiedRequest};
+use crate::{Account, Grant, HistoryEntry, Removal, VerifiedRequest};
 
 /// A unix time as `2027-01-15T08:00:00Z`.
 pub(super) fn time(at: i64) -> String {
@@ -121,6 +121,36 @@ pub(super) fn history(entry: &HistoryEntry) -> String {
     )
 }
 
+/// A grant: which application, what it may do (in words), since when.
+pub(super) fn grant(grant: &Grant, account: Option<&Account>) -> String {
+    let mut out = String::new();
+    let whose = account.map_or_else(
+        || format!("account {}", grant.account),
+        |a| format!("{} at {}", a.username, a.issuer.as_str().trim_end_matches('/')),
+    );
+    let _ = writeln!(out, "grant {} for {whose}", grant.grant_id);
+    let app = if grant.client_name == grant.client_id {
+        grant.client_id.clone()
+    } else {
+        format!("{} ({})", grant.client_name, grant.client_id)
+    };
+    let _ = writeln!(out, "  {:<9} {app}", "app");
+    let allowed: Vec<&str> = if grant.description.is_empty() {
+        grant.scopes.iter().map(String::as_str).collect()
+    } else {
+        grant.description.iter().map(String::as_str).collect()
+    };
+    for (i, line) in allowed.iter().enumerate() {
+        let label = if i == 0 { "may" } else { "" };
+        let _ = writeln!(out, "  {label:<9} {line}");
+    }
+    let _ = writeln!(out, "  {:<9} {}", "given", time(grant.created_at));
+    if grant.updated_at != grant.created_at {
+        let _ = writeln!(out, "  {:<9} {}", "changed", time(grant.updated_at));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +195,34 @@ mod tests {
 
     fn request_card(r: &VerifiedRequest) -> String {
         request(r, None, 1_800_000_002)
+    }
+
+    #[test]
+    fn grants_say_who_may_do_what_since_when() {
+        let grant = Grant {
+            grant_id: "g1".into(),
+            account: AccountId("d1".into()),
+            client_id: "pos".into(),
+            client_name: "Corner Café".into(),
+            scopes: vec!["openid".into(), "payments".into()],
+            authorization_details: None,
+            created_at: 1_800_000_000,
+            updated_at: 1_800_000_060,
+            description: vec![
+                "know who you are (your user id)".into(),
+                "make payments you approve".into(),
+            ],
+        };
+        let card = super::grant(&grant, None);
+        for expected in [
+            "grant g1 for account d1",
+            "app       Corner Café (pos)",
+            "may       know who you are (your user id)\n            make payments you approve",
+            "given     2027-01-15T08:00:00Z",
+            "changed   2027-01-15T08:01:00Z",
+        ] {
+            assert!(card.contains(expected), "{expected:?} in\n{card}");
+        }
     }
 
     #[test]

@@ -14,14 +14,14 @@ use tokio::process::{Child, ChildStdout, Command};
 use crate::support::{payment, request_id, with_users, PIN, WAIT};
 
 /// A data directory and a PIN file.
-struct Device {
+pub(crate) struct Device {
     _dir: tempfile::TempDir,
     data: PathBuf,
     pin_file: PathBuf,
 }
 
 impl Device {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let pin_file = dir.path().join("pin");
         std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
@@ -60,7 +60,7 @@ impl Device {
     }
 
     /// Runs a command that must succeed; returns its stdout.
-    async fn ok(&self, args: &[&str]) -> String {
+    pub(crate) async fn ok(&self, args: &[&str]) -> String {
         let output = self.run(args).await;
         assert!(
             output.status.success(),
@@ -72,7 +72,7 @@ impl Device {
     }
 
     /// Runs a command that must fail with `code`; returns its stderr.
-    async fn fails(&self, args: &[&str], code: i32) -> String {
+    pub(crate) async fn fails(&self, args: &[&str], code: i32) -> String {
         let output = self.run(args).await;
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
@@ -86,7 +86,7 @@ impl Device {
 
 /// A server whose clock starts at the real time (and stands still: the
 /// binary's proofs stay well within the 60 s the server allows).
-async fn real_time_server() -> TestServer {
+pub(crate) async fn real_time_server() -> TestServer {
     with_users(TestServer::start_at(SystemClock.now(), "")).await
 }
 
@@ -123,7 +123,7 @@ async fn terminate(child: &mut Child) -> std::process::ExitStatus {
         .unwrap()
 }
 
-async fn enroll(device: &Device, server: &TestServer) -> String {
+pub(crate) async fn enroll(device: &Device, server: &TestServer) -> String {
     let (_, link) = server.invite("alice").await;
     let out = device.ok(&["enroll", &link, "--name", "CI device"]).await;
     assert!(out.contains(&format!("enrolled alice at {}", server.url)), "{out}");

@@ -7,6 +7,7 @@
 mod cli;
 mod decide;
 mod enroll;
+mod grants;
 mod os_keyring;
 mod removals;
 mod security;
