@@ -84,6 +84,10 @@ const PACKAGES: &[Group] = &[
             "dbus-x11",
             // dbus-run-session (the GUI test's private session bus) and a font for readable screenshots.
             "dbus-daemon",
+            // dbus-monitor: the GUI test watches the desktop notification and the tray label on the bus.
+            "dbus-bin",
+            // xdotool: the GUI test hides the window, to see a request arrive in the background.
+            "xdotool",
             "fonts-dejavu-core",
         ],
     },

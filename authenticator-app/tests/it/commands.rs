@@ -214,24 +214,3 @@ async fn a_request_becomes_a_card_without_its_jwt_and_is_approved() {
     assert_eq!(history[0]["decision"], "approve");
     assert_eq!(history[0]["binding_message"], "TILL-42");
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_notifications_setting_is_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let app = app(&dir);
-        let settings = app
-            .call(
-                "set_settings",
-                json!({"settings": {"start_at_login": false, "notifications": false}}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(settings["notifications"], false);
-    }
-    let app = app(&dir);
-    assert_eq!(
-        app.call("get_settings", json!({})).await.unwrap()["notifications"],
-        false
-    );
-}

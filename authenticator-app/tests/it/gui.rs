@@ -1,6 +1,8 @@
 //! The real app, end to end: an in-process server, the app binary under Xvfb driven through
 //! WebKitWebDriver, a CIBA request started with a real `POST /bc-authorize`, the card checked
-//! and photographed, a wrong PIN refused, the right one approving, and the client's tokens.
+//! and photographed, a wrong PIN refused, the right one approving, and the client's tokens; the
+//! tray's count on the session bus; then, with the window hidden, a request that arrives is
+//! announced by a desktop notification.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::bus::{Message, Monitor};
 use crate::server::Server;
 use crate::webdriver::{missing_gui_programs, Display, Driver};
 
@@ -77,6 +80,8 @@ async fn run() -> Result<()> {
         ),
     ])
     .await?;
+    // Watches the app's session bus: notifications and the tray icon.
+    let monitor = Monitor::start(&driver.bus_address).await?;
     // Started with the invitation link as its only argument, as the OS starts it for an
     // outband:// link.
     let app = driver
@@ -169,6 +174,12 @@ async fn run() -> Result<()> {
         countdown.len() >= 4 && countdown.contains(':') && countdown != "0:00",
         "countdown: {countdown:?}"
     );
+    // The tray icon counts it: its label, shown beside the icon (on the bus as a panel sees it).
+    monitor
+        .wait_for("the tray label \"1\"", long, |m| {
+            (tray_label(m, 0).as_deref() == Some("1")).then_some(())
+        })
+        .await?;
 
     let screenshot = app.screenshot().await?;
     let dir = screenshot_dir();
@@ -236,8 +247,97 @@ async fn run() -> Result<()> {
         )
         .await?;
     ensure!(row.as_str().unwrap_or_default().contains("Approved"), "history: {row}");
+    // Nothing waits any more: the tray's label is cleared.
+    monitor
+        .wait_for("the tray label to clear", long, |m| {
+            (tray_label(m, 0).as_deref() == Some("")).then_some(())
+        })
+        .await?;
+    // That request arrived with the window in front (WebDriver focuses it): no notification.
+    ensure!(
+        !monitor.messages()?.iter().any(|m| m.is("Notify")),
+        "a notification was sent for a request that arrived with the window in front"
+    );
+
+    // The window goes to the background (hidden, as when closed to the tray): a request that
+    // arrives now is announced by a desktop notification with its amount and binding message.
+    hide_window(&display.name)?;
+    // Once the page sees itself hidden, the app's window has lost the focus too.
+    app.wait_for(
+        "the page to see its window hidden",
+        long,
+        "return document.visibilityState === 'hidden'",
+    )
+    .await?;
+    let seen = monitor.messages()?.len();
+    server
+        .bc_authorize(&[
+            ("scope", "openid payments"),
+            ("login_hint", "alice"),
+            ("binding_message", "TEA-3F9X"),
+            (
+                "authorization_details",
+                &json!([{
+                    "type": "payment_initiation",
+                    "instructedAmount": {"currency": "EUR", "amount": "4.20"},
+                    "creditorName": "Corner Café Ltd",
+                }])
+                .to_string(),
+            ),
+        ])
+        .await?;
+    let (summary, body) = monitor
+        .wait_for("the Notify call", long, |m| {
+            m.get(seen..)?.iter().find(|m| m.is("Notify")).map(|notify| {
+                // Notify(app_name, replaces_id, app_icon, summary, body, ...)
+                let strings = notify.strings();
+                (
+                    strings.get(2).cloned().unwrap_or_default(),
+                    strings.get(3).cloned().unwrap_or_default(),
+                )
+            })
+        })
+        .await?;
+    ensure!(summary.contains("EUR 4.20"), "notification summary: {summary:?}");
+    ensure!(body.contains("TEA-3F9X"), "notification body: {body:?}");
+    monitor
+        .wait_for("the tray label \"1\" again", long, |m| {
+            (tray_label(m, seen).as_deref() == Some("1")).then_some(())
+        })
+        .await?;
 
     app.close().await.ok();
+    Ok(())
+}
+
+/// The tray icon's label as last announced from message `from` on (the AppIndicator's
+/// `XAyatanaNewLabel(label, guide)` signal), None when it was not announced.
+fn tray_label(messages: &[Message], from: usize) -> Option<String> {
+    messages
+        .get(from..)?
+        .iter()
+        .rev()
+        .find(|m| m.is("XAyatanaNewLabel"))
+        .and_then(|m| m.strings().first().cloned())
+}
+
+/// Unmaps the app's window on `display` (no window manager runs there to minimize it).
+fn hide_window(display: &str) -> Result<()> {
+    let status = std::process::Command::new("xdotool")
+        .args([
+            "search",
+            "--sync",
+            "--onlyvisible",
+            "--name",
+            "^Outband Authenticator$",
+            "windowunmap",
+            "--sync",
+            "%@",
+        ])
+        .env("DISPLAY", display)
+        .status()
+        .context("running xdotool")?;
+    ensure!(status.success(), "xdotool could not hide the window: {status}");
     Ok(())
 }
 

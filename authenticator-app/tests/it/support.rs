@@ -1,7 +1,9 @@
-//! The app on Tauri's mock runtime, with the real context (config and capabilities), and a
-//! way to call its commands as the webview does.
+//! The app on Tauri's mock runtime, with the real context (config and capabilities), a way to
+//! call its commands as the webview does, and a way to run a test with its own `HOME`.
 
-use std::path::Path;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use outband_authenticator::{context, run_app, Options, MAIN_WINDOW};
 use serde_json::Value;
@@ -63,4 +65,54 @@ pub fn code(error: &Value) -> &str {
     error["code"]
         .as_str()
         .unwrap_or_else(|| panic!("not a CommandError: {error}"))
+}
+
+/// Set in the child process [`in_own_home`] starts: the temporary `HOME` it runs in.
+const OWN_HOME_ENV: &str = "OUTBAND_TEST_OWN_HOME";
+/// The file the child writes once `body` has run, with the test's name.
+const DONE_FILE: &str = "test-ran";
+
+/// Runs `body` (on a multi-threaded tokio runtime) in a child process of this test binary whose
+/// `HOME` and XDG directories are a fresh temporary directory, passed to `body`. For tests that
+/// reach what the OS keeps under `HOME` (the autostart entry): the developer's own is never
+/// touched, and no environment variable changes in this multi-threaded process. `test` is the
+/// test's full name (`module::name`); the parent checks that the child really ran it.
+pub fn in_own_home<F, Fut>(test: &str, body: F)
+where
+    F: FnOnce(PathBuf) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if let Some(home) = std::env::var_os(OWN_HOME_ENV) {
+        let home = PathBuf::from(home);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(body(home.clone()));
+        std::fs::write(home.join(DONE_FILE), test).unwrap();
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads", "1"])
+        .env(OWN_HOME_ENV, home.path())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("XDG_DATA_HOME", home.path().join(".local/share"))
+        .env("XDG_CACHE_HOME", home.path().join(".cache"))
+        .output()
+        .unwrap();
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "{test} failed in its own process: {}",
+        output.status
+    );
+    let ran = std::fs::read_to_string(home.path().join(DONE_FILE)).unwrap_or_default();
+    assert_eq!(ran, test, "the child process did not run {test}");
 }

@@ -60,10 +60,12 @@ fn on_path(program: &str) -> bool {
 }
 
 /// The programs the GUI test needs, with the Debian package of each (`cargo xtask setup` installs them).
-pub const GUI_PROGRAMS: [(&str, &str); 3] = [
+pub const GUI_PROGRAMS: [(&str, &str); 5] = [
     ("Xvfb", "xvfb"),
     ("WebKitWebDriver", "webkit2gtk-driver"),
     ("dbus-run-session", "dbus-daemon"),
+    ("dbus-monitor", "dbus-bin"),
+    ("xdotool", "xdotool"),
 ];
 
 /// The missing ones among [`GUI_PROGRAMS`], as "program (package)".
@@ -117,6 +119,8 @@ pub fn free_port() -> Result<u16> {
 /// A running WebKitWebDriver.
 pub struct Driver {
     pub base: String,
+    /// The address of its private D-Bus session (the app's session bus), for `dbus-monitor`.
+    pub bus_address: String,
     http: reqwest::Client,
     _process: Killed,
 }
@@ -127,9 +131,18 @@ impl Driver {
     /// launches inherits.
     pub async fn start(envs: &[(&str, &str)]) -> Result<Self> {
         let port = free_port()?;
+        // The session's address is written (whole, by a rename) where the test can read it.
+        let dir = tempfile::tempdir()?;
+        let address_file = dir.path().join("bus-address");
         let mut command = Command::new("dbus-run-session");
         own_group(&mut command)
-            .args(["--", "WebKitWebDriver"])
+            .args([
+                "--",
+                "sh",
+                "-c",
+                r#"printf %s "$DBUS_SESSION_BUS_ADDRESS" > "$0.tmp" && mv "$0.tmp" "$0" && exec WebKitWebDriver "$@""#,
+            ])
+            .arg(&address_file)
             .arg(format!("--port={port}"))
             .arg("--host=127.0.0.1")
             .envs(envs.iter().copied())
@@ -137,12 +150,22 @@ impl Driver {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         let process = Killed::group(command.spawn().context("starting WebKitWebDriver")?);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let bus_address = loop {
+            if let Ok(address) = std::fs::read_to_string(&address_file) {
+                break address;
+            }
+            if Instant::now() > deadline {
+                bail!("dbus-run-session did not start a session bus within 20 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         let driver = Self {
             base: format!("http://127.0.0.1:{port}"),
+            bus_address,
             http: reqwest::Client::new(),
             _process: process,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(reply) = driver.http.get(format!("{}/status", driver.base)).send().await {
                 if reply.status().is_success() {
