@@ -11,6 +11,8 @@ fn main() {
             "approve",
             "deny",
             "history",
+            "list_grants",
+            "revoke_grant",
             "get_settings",
             "set_settings",
             "take_link",

@@ -6,7 +6,7 @@
 
 use base64::Engine as _;
 use outband_authenticator_core::{
-    AccountId, Decision, DecisionOutcome, Error as CoreError, HistoryEntry, Invite, KeyAlg, Pin,
+    AccountId, Decision, DecisionOutcome, Error as CoreError, Grant, HistoryEntry, Invite, KeyAlg, Pin,
 };
 use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
@@ -171,6 +171,25 @@ pub async fn deny<R: Runtime>(
 #[tauri::command(rename_all = "snake_case")]
 pub fn history(state: State<'_, AppState>) -> CommandResult<Vec<HistoryEntry>> {
     Ok(state.auth.history()?)
+}
+
+/// The grants (applications with access) of every unlocked account, newest change first.
+/// Locked accounts are left out: asking the server needs the device key.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn list_grants(state: State<'_, AppState>) -> CommandResult<Vec<Grant>> {
+    let mut grants = Vec::new();
+    for session in state.sessions() {
+        grants.extend(session.grants().await?);
+    }
+    grants.sort_by_key(|grant| std::cmp::Reverse(grant.updated_at));
+    Ok(grants)
+}
+
+/// Revokes a grant of `account` at the server: every token of it stops working.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn revoke_grant(state: State<'_, AppState>, account: AccountId, grant_id: String) -> CommandResult<()> {
+    state.session(&account)?.revoke_grant(&grant_id).await?;
+    Ok(())
 }
 
 /// The settings; "start at login" as the OS has it.

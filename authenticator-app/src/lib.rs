@@ -116,6 +116,8 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: Options) -> taur
             commands::approve,
             commands::deny,
             commands::history,
+            commands::list_grants,
+            commands::revoke_grant,
             commands::get_settings,
             commands::set_settings,
             commands::take_link,

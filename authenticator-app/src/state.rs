@@ -163,6 +163,20 @@ impl AppState {
         self.lock().status.insert(id.clone(), status);
     }
 
+    /// The unlocked sessions, one per account.
+    pub fn sessions(&self) -> Vec<Session> {
+        self.lock().live.values().map(|live| live.session.clone()).collect()
+    }
+
+    /// The unlocked session of `id`; [`CommandError::Locked`] when it is locked.
+    pub fn session(&self, id: &AccountId) -> CommandResult<Session> {
+        self.lock()
+            .live
+            .get(id)
+            .map(|live| live.session.clone())
+            .ok_or(CommandError::Locked)
+    }
+
     /// Whether this account has an unlocked session.
     pub fn is_unlocked(&self, id: &AccountId) -> bool {
         self.lock().live.contains_key(id)

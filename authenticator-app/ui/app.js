@@ -85,7 +85,7 @@ function when(unix) {
 
 // ---------- views ----------
 
-const VIEWS = ["unlock", "requests", "enroll", "accounts", "history", "settings"];
+const VIEWS = ["unlock", "requests", "enroll", "accounts", "access", "history", "settings"];
 
 function show(view, { focus = true } = {}) {
   state.view = view;
@@ -97,6 +97,7 @@ function show(view, { focus = true } = {}) {
     else tab.removeAttribute("aria-current");
   }
   if (view === "history") loadHistory();
+  if (view === "access") loadGrants();
   if (view === "settings") loadSettings();
   if (view === "accounts") renderAccounts();
   if (!focus) return;
@@ -609,6 +610,52 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   askDeny(card.dataset.id, false);
 });
+
+// ---------- access (grants) ----------
+
+async function loadGrants() {
+  let grants = [];
+  try {
+    grants = await invoke("list_grants");
+  } catch (err) {
+    banner(errorText(err), "error");
+  }
+  const list = $("grant-list");
+  list.textContent = "";
+  $("no-grants").hidden = grants.length > 0;
+  for (const grant of grants) {
+    const item = document.createElement("li");
+    item.className = "grant";
+    item.dataset.grantId = grant.grant_id;
+    const title = document.createElement("h2");
+    title.textContent = grant.client_name;
+    const lines = document.createElement("ul");
+    for (const line of grant.description) {
+      const li = document.createElement("li");
+      li.textContent = line;
+      lines.append(li);
+    }
+    const since = document.createElement("p");
+    since.className = "hint";
+    since.textContent = `Since ${when(grant.created_at)}`;
+    const revoke = document.createElement("button");
+    revoke.type = "button";
+    revoke.className = "remove";
+    revoke.textContent = `Revoke access of ${grant.client_name}`;
+    revoke.addEventListener("click", async () => {
+      if (!window.confirm(`Revoke the access of ${grant.client_name}? Its tokens stop working at once.`)) return;
+      try {
+        await invoke("revoke_grant", { account: grant.account, grant_id: grant.grant_id });
+        announce(`Access of ${grant.client_name} revoked`);
+      } catch (err) {
+        banner(errorText(err), "error");
+      }
+      loadGrants();
+    });
+    item.append(title, lines, since, revoke);
+    list.append(item);
+  }
+}
 
 // ---------- history ----------
 

@@ -213,4 +213,31 @@ async fn a_request_becomes_a_card_without_its_jwt_and_is_approved() {
     let history = app.call("history", json!({})).await.unwrap();
     assert_eq!(history[0]["decision"], "approve");
     assert_eq!(history[0]["binding_message"], "TILL-42");
+
+    // The approval is a grant the user can see and revoke from the app.
+    let grants = app.call("list_grants", json!({})).await.unwrap();
+    let grant = grants
+        .as_array()
+        .and_then(|g| g.first())
+        .cloned()
+        .unwrap_or_else(|| panic!("no grant listed: {grants}"));
+    assert_eq!(grant["scopes"], json!(["openid", "payments"]), "{grant}");
+    assert!(grant["description"].to_string().contains("3.20"), "{grant}");
+    let err = app
+        .call(
+            "revoke_grant",
+            json!({"account": grant["account"], "grant_id": "no-such-grant"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "unknown_grant", "{err}");
+    app.call(
+        "revoke_grant",
+        json!({"account": grant["account"], "grant_id": grant["grant_id"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(app.call("list_grants", json!({})).await.unwrap(), json!([]));
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(server.introspect(access_token).await.unwrap()["active"], false);
 }

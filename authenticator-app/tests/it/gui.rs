@@ -247,6 +247,21 @@ async fn run() -> Result<()> {
         )
         .await?;
     ensure!(row.as_str().unwrap_or_default().contains("Approved"), "history: {row}");
+    // The approval gave the café access: listed under Access, in plain words.
+    app.click("button.tab[data-view='access']").await?;
+    let grant = app
+        .wait_for(
+            "the grant in the Access view",
+            long,
+            "const g = document.querySelector('#grant-list .grant'); return g && g.textContent",
+        )
+        .await?;
+    ensure!(
+        grant
+            .as_str()
+            .is_some_and(|g| g.contains("Corner Café") && g.contains("pay EUR 12.50")),
+        "access: {grant}"
+    );
     // Nothing waits any more: the tray's label is cleared.
     monitor
         .wait_for("the tray label to clear", long, |m| {

@@ -88,6 +88,11 @@ impl Server {
         .await
     }
 
+    /// `POST /introspect` of `token` as [`CLIENT_ID`] (RFC 7662): the JSON answer.
+    pub async fn introspect(&self, token: &str) -> Result<Value> {
+        self.post("/introspect", &[("token", token)]).await
+    }
+
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> Result<Value> {
         let reply = self
             .http
