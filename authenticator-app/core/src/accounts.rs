@@ -112,9 +112,14 @@ pub struct Authenticator {
     dir: Arc<PathBuf>,
     http: reqwest::Client,
     clock: Clock,
-    /// Serialises read-modify-write of accounts.json within this process.
-    lock: Arc<Mutex<()>>,
 }
+
+/// Serialises every read-modify-write of an accounts.json in this process, across
+/// every [`Authenticator`] opened on it: a second instance on the same directory
+/// (an app restarted in-process while the old one's stream still ends) must not
+/// write back a list read before the other's change (a removed account would
+/// come back).
+static ACCOUNTS_LOCK: Mutex<()> = Mutex::new(());
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,7 +146,6 @@ impl Authenticator {
             dir: Arc::new(dir),
             http: default_http_client()?,
             clock: system_clock(),
-            lock: Arc::new(Mutex::new(())),
         })
     }
 
@@ -224,7 +228,7 @@ impl Authenticator {
 
     /// Applies `edit` to the account list and writes it back.
     fn update_accounts(&self, edit: impl FnOnce(&mut Vec<Account>)) -> Result<(), Error> {
-        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _guard = ACCOUNTS_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
         let mut accounts = self.accounts()?;
         edit(&mut accounts);
         let json = serde_json::to_vec_pretty(&accounts).map_err(|e| Error::storage("encoding the accounts", e))?;
