@@ -310,7 +310,8 @@ async fn validated(
 }
 
 /// An ID token this server issued (expired or not): its `sub` and audiences.
-fn verify_hint(state: &AppState, token: &str) -> std::result::Result<(Subject, Vec<String>), Refusal> {
+/// Also what `/authorize` checks an `id_token_hint` with.
+pub(crate) fn verify_hint(state: &AppState, token: &str) -> std::result::Result<(Subject, Vec<String>), Refusal> {
     let bad = || "The id_token_hint is not an ID token of this server.".to_owned();
     let verified = verify_jwt(token, &state.keys.public_keys(), &SERVER_ALGS).map_err(|_| bad())?;
     let typ_ok = verified

@@ -140,10 +140,29 @@ pub async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> Res
         Err(error @ Error::OAuth { .. }) => return Err(request.refuse(&client, error)),
         Err(error) => return Err(error.into()),
     }
+    if let Some(hint) = params.get("id_token_hint") {
+        match crate::account::logout::verify_hint(state, hint) {
+            Ok((subject, audiences)) if audiences.iter().any(|a| a == client.client_id().as_str()) => {
+                request.hinted_subject = Some(subject);
+            }
+            _ => {
+                let error =
+                    Error::invalid_request("id_token_hint is not an ID token this server issued to this client");
+                return Err(request.refuse(&client, error));
+            }
+        }
+    }
     let now = state.now();
     let session = browser::current_session(state, headers).await?;
-    let session =
-        session.filter(|(s, _)| !request.prompt.login && request.max_age.is_none_or(|max| now - s.auth_time <= max));
+    // A session of another user than the hinted one does not count: that user must sign in.
+    let session = session.filter(|(s, _)| {
+        !request.prompt.login
+            && request.max_age.is_none_or(|max| now - s.auth_time <= max)
+            && request
+                .hinted_subject
+                .as_ref()
+                .is_none_or(|hinted| hinted == &s.subject)
+    });
     if request.prompt.none {
         // Remembered consent: a grant of this user already covers the request.
         if let Some((session, _)) = &session {
@@ -388,6 +407,14 @@ async fn issue_code(
     subject: outband_protocol::Subject,
     auth_time: i64,
 ) -> Result<Response> {
+    if request.hinted_subject.as_ref().is_some_and(|hinted| hinted != &subject) {
+        // OpenID Connect Core §3.1.2.1: the hinted user is not the one who signed in.
+        let error = Error::new(
+            ErrorCode::LoginRequired,
+            "the user who signed in is not the one the id_token_hint names",
+        );
+        return Ok(response::error(state, target, request.state.as_deref(), &error));
+    }
     let code = random_token();
     let code_hash = browser::hash(&code);
     let expires_at = state.now() + CODE_LIFETIME;

@@ -94,6 +94,11 @@ pub struct AuthorizationRequest {
     /// set by the endpoints after [`validate`], which cannot reach the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<crate::consents::authorize::ConsentRef>,
+    /// The user an `id_token_hint` names ([OpenID Connect Core §3.1.2.1](https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest)):
+    /// only that user may be (or get) signed in for this request. Set by
+    /// [`crate::authorize::flow::start`], which can verify the hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hinted_subject: Option<outband_protocol::Subject>,
 }
 
 /// Why a request was refused.
@@ -249,6 +254,7 @@ fn check_request(params: &Params, client: &ClientRecord) -> Result<Authorization
             .transpose()?,
         dpop_jkt: crate::authorize::dpop_binding::requested_jkt(params)?,
         consent: None,
+        hinted_subject: None,
     })
 }
 

@@ -391,3 +391,45 @@ fn the_cli_registers_post_logout_redirect_uris() {
     let err = env.fails(&add("bad", "https://rp.example/bye#x"));
     assert!(err.contains("post_logout_redirect_uris: "), "{err}");
 }
+
+/// `id_token_hint` at `/authorize` (OpenID Connect Core §3.1.2.1): the hinted
+/// user's session answers `prompt=none`; another user's session does not count
+/// (`login_required`, or the login page); a hint this server did not issue to
+/// the client is `invalid_request`.
+#[tokio::test]
+async fn authorize_honours_the_id_token_hint() {
+    let (_server, live) = setup().await;
+    let mut alice = Browser::new(&live);
+    let alice_tokens = sign_in(&live, &mut alice, "alice").await;
+    let mut bob = Browser::new(&live);
+    let bob_tokens = sign_in(&live, &mut bob, "bob").await;
+    let alice_hint = alice_tokens["id_token"].as_str().unwrap();
+    let bob_hint = bob_tokens["id_token"].as_str().unwrap();
+
+    let page = alice
+        .get(&authorize_path(
+            WEB,
+            &[("prompt", "none"), ("id_token_hint", alice_hint)],
+        ))
+        .await;
+    assert!(
+        page.redirect_params().contains_key("code"),
+        "{:?}",
+        page.redirect_params()
+    );
+
+    let page = alice
+        .get(&authorize_path(WEB, &[("prompt", "none"), ("id_token_hint", bob_hint)]))
+        .await;
+    assert_eq!(page.redirect_params()["error"], "login_required");
+
+    // Without prompt=none, alice's browser is asked to sign in (as bob).
+    let page = alice.get(&authorize_path(WEB, &[("id_token_hint", bob_hint)])).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("password"), "the login page: {}", page.text);
+
+    for bad in ["not-a-jwt", alice_tokens["access_token"].as_str().unwrap()] {
+        let page = alice.get(&authorize_path(WEB, &[("id_token_hint", bad)])).await;
+        assert_eq!(page.redirect_params()["error"], "invalid_request", "{bad}");
+    }
+}
