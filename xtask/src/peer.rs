@@ -178,6 +178,13 @@ fn write_start_script(out: &Path, binary: &Path, backend: &Backend, alg: &str, p
         config.display()
     );
     fs::write(&script, text).with_context(|| format!("cannot write {}", script.display()))?;
+    // run.sh `exec`s OTHER_CMD: the script must be executable.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot make {} executable", script.display()))?;
+    }
     Ok(script)
 }
 
