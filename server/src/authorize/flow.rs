@@ -140,6 +140,13 @@ pub async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> Res
         Err(error @ Error::OAuth { .. }) => return Err(request.refuse(&client, error)),
         Err(error) => return Err(error.into()),
     }
+    if request.consent.is_some() && request.grant_management.as_ref().is_some_and(|g| g.grant_id.is_some()) {
+        // A consent binds the grant it creates; merging it into (or replacing)
+        // a grant that may carry another consent would make one grant answer
+        // for two consents.
+        let error = Error::invalid_request("a request naming a consent must create a new grant (no grant_id)");
+        return Err(request.refuse(&client, error));
+    }
     if let Some(hint) = params.get("id_token_hint") {
         match crate::account::logout::verify_hint(state, hint) {
             Ok((subject, audiences)) if audiences.iter().any(|a| a == client.client_id().as_str()) => {
@@ -165,7 +172,10 @@ pub async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> Res
     });
     if request.prompt.none {
         // Remembered consent: a grant of this user already covers the request.
-        if let Some((session, _)) = &session {
+        // Never for what the user must approve each time: a lodging-intent
+        // consent, or a payment (a new grant would let it be executed again).
+        let one_off = request.consent.is_some() || request.authorization_details.as_ref().is_some_and(has_payment);
+        if let Some((session, _)) = session.as_ref().filter(|_| !one_off) {
             let remembered = crate::grant_management::consent::is_remembered(
                 state,
                 client.client_id(),
@@ -469,4 +479,12 @@ async fn issue_code(
     }
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Ok(response::deliver(state, target, &params, request.state.as_deref()))
+}
+
+/// Whether `details` carry a `payment_initiation` (a one-off approval).
+fn has_payment(details: &serde_json::Value) -> bool {
+    details.as_array().is_some_and(|list| {
+        list.iter()
+            .any(|d| d.get("type").and_then(serde_json::Value::as_str) == Some("payment_initiation"))
+    })
 }

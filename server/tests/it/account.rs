@@ -286,3 +286,26 @@ async fn prompt_none_succeeds_when_a_grant_covers_the_request() {
     let page = browser.get(&none("openid email")).await;
     assert_eq!(page.redirect_params()["error"], "consent_required");
 }
+
+/// A payment is approved each time: `prompt=none` with the same
+/// `authorization_details` as an approved payment asks the user again
+/// (`consent_required`) instead of issuing a code that could pay twice.
+#[tokio::test]
+async fn prompt_none_never_repeats_a_payment() {
+    let (_server, live, _) = setup().await;
+    let mut browser = Browser::new(&live);
+    let details = r#"[{"type":"payment_initiation","instructedAmount":{"currency":"EUR","amount":"9.99"},"creditorName":"Shop","creditorAccount":{"iban":"DE89370400440532013000"}}]"#;
+    let path = |prompt: Option<&'static str>| {
+        let mut params = vec![("scope", "openid payments"), ("authorization_details", details)];
+        params.extend(prompt.map(|p| ("prompt", p)));
+        authorize_path(WEB, &params)
+    };
+    let login = browser.get(&path(None)).await;
+    let done = browser.login_and_approve(&login).await;
+    let code = done.redirect_params()["code"].clone();
+    let (status, tokens) = redeem(&live, WEB, &code, Some(VERIFIER)).await;
+    assert_eq!(status, 200, "{tokens}");
+
+    let page = browser.get(&path(Some("none"))).await;
+    assert_eq!(page.redirect_params()["error"], "consent_required");
+}
