@@ -276,6 +276,29 @@ pub async fn delete(state: &AppState, auth: &ResourceAuth, id: &str) -> Result<(
     Err(status_invalid(now_status, "deleted"))
 }
 
+/// A grant was revoked (by the user, or by the client through the grant
+/// management API): the consent it carries, when authorised, is revoked with
+/// it, so the consent API tells the truth about the tokens being dead.
+pub async fn revoke_with_grant(state: &AppState, grant_id: &str) -> Result<()> {
+    let Some(record) = state.store.consent_by_grant(grant_id).await? else {
+        return Ok(());
+    };
+    let now = state.now();
+    if effective_status(&record, now).0 == Status::Authorised {
+        state
+            .store
+            .move_consent(
+                &record.id,
+                Status::Authorised.as_str(),
+                Status::Revoked.as_str(),
+                Some(reason::USER_REVOKED),
+                now,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 /// `422 consent_status_invalid`: the consent's status does not allow `what`
 /// (Open Finance Brasil answers 422 to a DELETE of a rejected consent).
 pub(crate) fn status_invalid(status: Status, what: &str) -> Error {

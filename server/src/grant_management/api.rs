@@ -66,7 +66,7 @@ pub async fn revoke(state: &AppState, auth: &ResourceAuth, grant_id: &str) -> Re
         return Err(not_found());
     }
     audit(state, &grant, "client").await;
-    Ok(())
+    crate::consents::revoke_with_grant(state, &grant.grant_id).await
 }
 
 /// The account page's Revoke button: the user revokes one of their grants.
@@ -83,6 +83,7 @@ pub async fn revoke_by_user(state: &AppState, subject: &Subject, grant_id: &str)
     let revoked = state.store.revoke_grant(&grant.grant_id, state.now()).await?;
     if revoked {
         audit(state, &grant, "user").await;
+        crate::consents::revoke_with_grant(state, &grant.grant_id).await?;
     }
     Ok(revoked)
 }

@@ -288,3 +288,27 @@ async fn the_hybrid_flow_names_the_intent_in_the_front_channel_id_token() {
     assert_eq!(claims(id_token)["openbanking_intent_id"], id.as_str());
     assert_eq!(server.read_consent(CLIENT, &id).await["status"], "Authorised");
 }
+
+/// The user revokes the grant on the account page: the consent it carries is
+/// revoked with it (the consent API says `Revoked`, not `Authorised`).
+#[tokio::test]
+async fn revoking_the_grant_revokes_its_consent() {
+    let (server, live) = server().await;
+    let id = server.create_consent(CLIENT, &accounts_body(&["ACCOUNTS_READ"])).await;
+    let scope = format!("openid accounts consent:{id}");
+    let (mut browser, page) = consent_page(&live, &[("scope", &scope)]).await;
+    let code = browser.decide(&page, "approve").await.redirect_params()["code"].clone();
+    let (status, tokens) = redeem(&live, CLIENT, &code, Some(VERIFIER)).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(server.read_consent(CLIENT, &id).await["status"], "Authorised");
+
+    let account = browser.get("/account").await;
+    let (grant_id, csrf) = (account.hidden("grant_id"), account.hidden("csrf"));
+    let revoked = browser
+        .post("/account/revoke-grant", &[("grant_id", &grant_id), ("csrf", &csrf)])
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.text);
+    let data = server.read_consent(CLIENT, &id).await;
+    assert_eq!(data["status"], "Revoked", "{data}");
+    assert_eq!(data["rejection"]["reason"]["code"], "CUSTOMER_MANUALLY_REVOKED");
+}
