@@ -6,6 +6,7 @@ pub mod client_auth;
 pub mod client_keys;
 pub mod dpop;
 pub mod mtls;
+pub mod operator_token;
 pub mod resource;
 
 pub use client_auth::{authenticate_client, AuthenticatedClient, PeerCertificate};

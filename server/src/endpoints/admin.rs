@@ -9,13 +9,12 @@
 //! event, device events, ping/push), with `amr` `["test"]` and no device.
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Json, Router};
 use outband_protocol::{AuthReqId, ErrorCode};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use crate::ciba::lifecycle;
 use crate::error::{Error, Result};
@@ -42,7 +41,7 @@ async fn admin_ciba_decision_post(State(state): State<AppState>, request: Reques
         // As axum answers a wrong method on every other route: 405 with `Allow`.
         return Ok((StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response());
     }
-    check_admin_token(request.headers(), expected)?;
+    crate::auth::operator_token::check(request.headers(), expected, "admin")?;
     let form = FormParams::from_request(request, &state).await?;
     let auth_req_id = form
         .get("auth_req_id")
@@ -72,39 +71,4 @@ async fn admin_ciba_decision_post(State(state): State<AppState>, request: Reques
         Json(json!({ "id": decided.id, "state": decided.state.as_str() })),
     )
         .into_response())
-}
-
-/// `Authorization: Bearer <admin token>` ([RFC 6750 §2.1](https://www.rfc-editor.org/rfc/rfc6750#section-2.1)),
-/// checked against the configured hash in constant time.
-fn check_admin_token(headers: &HeaderMap, expected_hash: &str) -> Result<()> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|token| !token.is_empty());
-    let Some(token) = presented else {
-        // RFC 6750 §3.1: no error code in the challenge when no credentials came.
-        return Err(unauthorized("missing admin bearer token", "Bearer"));
-    };
-    let hash = outband_protocol::jose::sha256_b64url(token.as_bytes());
-    if bool::from(hash.as_bytes().ct_eq(expected_hash.as_bytes())) {
-        Ok(())
-    } else {
-        Err(unauthorized(
-            "the admin token is not valid",
-            "Bearer error=\"invalid_token\"",
-        ))
-    }
-}
-
-fn unauthorized(description: &'static str, challenge: &str) -> Error {
-    Error::OAuth {
-        code: ErrorCode::InvalidToken,
-        description: description.into(),
-        status: Some(StatusCode::UNAUTHORIZED),
-        challenge: Some(challenge.to_owned()),
-    }
 }

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use outband_protocol::ErrorCode;
-use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
 use crate::observability::{self, MetricsSettings};
@@ -59,7 +58,7 @@ async fn serve(state: &AppState, settings: &MetricsSettings, method: &Method, he
         return Ok((StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")]).into_response());
     }
     if let Some(expected) = settings.token_hash.as_deref() {
-        check_token(headers, expected)?;
+        crate::auth::operator_token::check(headers, expected, "metrics")?;
     }
     let text = observability::render(state).await?;
     Ok((
@@ -70,39 +69,4 @@ async fn serve(state: &AppState, settings: &MetricsSettings, method: &Method, he
         text,
     )
         .into_response())
-}
-
-/// `Authorization: Bearer <token>` ([RFC 6750 §2.1](https://www.rfc-editor.org/rfc/rfc6750#section-2.1)),
-/// checked against the configured hash in constant time.
-fn check_token(headers: &HeaderMap, expected_hash: &str) -> Result<()> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|token| !token.is_empty());
-    let Some(token) = presented else {
-        // RFC 6750 §3.1: no error code in the challenge when no credentials came.
-        return Err(unauthorized("missing metrics bearer token", "Bearer"));
-    };
-    let hash = outband_protocol::jose::sha256_b64url(token.as_bytes());
-    if bool::from(hash.as_bytes().ct_eq(expected_hash.as_bytes())) {
-        Ok(())
-    } else {
-        Err(unauthorized(
-            "the metrics token is not valid",
-            "Bearer error=\"invalid_token\"",
-        ))
-    }
-}
-
-fn unauthorized(description: &'static str, challenge: &str) -> Error {
-    Error::OAuth {
-        code: ErrorCode::InvalidToken,
-        description: description.into(),
-        status: Some(StatusCode::UNAUTHORIZED),
-        challenge: Some(challenge.to_owned()),
-    }
 }
