@@ -18,7 +18,8 @@
 //!   proofs), for what `outband-pos` does not show: its tokens.
 //!
 //! The binaries are built once per test process (`cargo build --bins` of the
-//! three packages: a no-op when the workspace build is fresh). Every child
+//! three packages), unless `E2E_BIN_DIR` points at built ones (as
+//! `cargo xtask test` does, with those of its own test build). Every child
 //! process is killed when its guard drops, so a failing test leaves nothing
 //! running; its output goes to a log file in the test's directory, which
 //! failures print.
@@ -70,10 +71,25 @@ pub struct Binaries {
     pub pos: PathBuf,
 }
 
-/// Builds the binaries once per test process and returns their paths.
+/// The binaries in `dir`, when all three are there.
+fn prebuilt(dir: &Path) -> Option<Binaries> {
+    let bin = |name: &str| Some(dir.join(name)).filter(|path| path.is_file());
+    Some(Binaries {
+        server: bin("outband-server")?,
+        device: bin("outband-device")?,
+        pos: bin("outband-pos")?,
+    })
+}
+
+/// Builds the binaries once per test process and returns their paths. When
+/// `E2E_BIN_DIR` names a directory holding all three (`cargo xtask
+/// test` points it at the ones its test build made), those are used as they are.
 pub fn binaries() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
     BINARIES.get_or_init(|| {
+        if let Some(found) = std::env::var_os("E2E_BIN_DIR").and_then(|dir| prebuilt(Path::new(&dir))) {
+            return found;
+        }
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{announce, cargo, display, on_path, target_dir};
+use crate::{announce, display, on_path, target_dir};
 
 /// The suite is stopped (and fails) after this long; it normally takes well under a minute.
 const TIMEOUT: Duration = Duration::from_secs(240);
@@ -67,11 +67,11 @@ fn check_node_version() -> Result<()> {
     Ok(())
 }
 
-/// Builds the server and runs `node --test` in `interop/`.
-pub fn run(root: &Path) -> Result<()> {
+/// Builds the server (unless `prebuilt`, see [`crate::server_binary`]) and
+/// runs `node --test` in `interop/`.
+pub fn run(root: &Path, prebuilt: bool) -> Result<()> {
     install(root)?;
-    crate::run(cargo().args(["build", "-p", "outband-server", "--bins"]))?;
-    let binary = target_dir(root).join("debug").join("outband-server");
+    let binary = crate::server_binary(root, prebuilt)?;
     let mut command = Command::new("node");
     command
         .current_dir(dir(root))

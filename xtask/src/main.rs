@@ -69,7 +69,7 @@ fn dispatch(task: Task) -> Result<ExitCode> {
         Task::Bench(opts) => bench::run(&root, &opts).map(|()| ExitCode::SUCCESS),
         Task::PeerBench(opts) => peer::run_peer(&root, &opts).map(|()| ExitCode::SUCCESS),
         Task::Schemathesis(opts) => schemathesis::run(&root, &opts).map(|()| ExitCode::SUCCESS),
-        Task::Interop => interop::run(&root).map(|()| ExitCode::SUCCESS),
+        Task::Interop => interop::run(&root, false).map(|()| ExitCode::SUCCESS),
         Task::PgUrl => pg_url(),
     }
 }
@@ -93,6 +93,17 @@ fn workspace_root() -> Result<PathBuf> {
         .parent()
         .map(Path::to_path_buf)
         .context("xtask's manifest directory has no parent")
+}
+
+/// The debug `outband-server` for the steps that run it live: built with
+/// `cargo build -p outband-server --bins`, unless `prebuilt` (inside `test`,
+/// whose test build made it) and it is there.
+pub fn server_binary(root: &Path, prebuilt: bool) -> Result<PathBuf> {
+    let binary = target_dir(root).join("debug").join("outband-server");
+    if !(prebuilt && binary.is_file()) {
+        run(cargo().args(["build", "-p", "outband-server", "--bins"]))?;
+    }
+    Ok(binary)
 }
 
 /// Cargo's target directory (honours CARGO_TARGET_DIR).

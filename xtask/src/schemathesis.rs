@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::live::LiveServer;
-use crate::{announce, cargo, display, target_dir};
+use crate::{announce, display, target_dir};
 
 /// The schemathesis versions the options below are written for.
 const REQUIREMENT: &str = "schemathesis>=4.32,<5";
@@ -25,6 +25,9 @@ pub struct SchemathesisOpts {
     /// Stop (and fail) after this many seconds
     #[arg(long, default_value_t = 170)]
     pub timeout: u64,
+    /// Use the server binary `test` already built (see `crate::server_binary`)
+    #[arg(skip)]
+    pub prebuilt: bool,
 }
 
 impl Default for SchemathesisOpts {
@@ -32,6 +35,7 @@ impl Default for SchemathesisOpts {
         Self {
             max_examples: 20,
             timeout: 170,
+            prebuilt: false,
         }
     }
 }
@@ -40,8 +44,7 @@ pub fn run(root: &Path, opts: &SchemathesisOpts) -> Result<()> {
     let work = target_dir(root).join("schemathesis");
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let schemathesis = install(&work)?;
-    crate::run(cargo().args(["build", "-p", "outband-server", "--bin", "outband-server"]))?;
-    let binary = target_dir(root).join("debug").join("outband-server");
+    let binary = crate::server_binary(root, opts.prebuilt)?;
     let server = LiveServer::start(&binary, &work.join("server.log"))?;
 
     let mut command = Command::new(schemathesis);

@@ -53,30 +53,40 @@ pub fn run(root: &Path, opts: &TestOpts) -> Result<()> {
     let built = runner.build();
     let built_ok = built.is_ok();
     report.record("test build", built)?;
+    // The test build made the binaries too (integration tests need them): the
+    // e2e tests, interop and schemathesis use those instead of building their
+    // own with other feature sets.
+    let bin_dir = crate::target_dir(root).join("debug").display().to_string();
 
     if !opts.pg_only {
         let result = if built_ok {
-            runner.run_suite(&[("OUTBAND_TEST_BACKEND", "sqlite")])
+            runner.run_suite(&[("OUTBAND_TEST_BACKEND", "sqlite"), ("E2E_BIN_DIR", bin_dir.as_str())])
         } else {
             Err(Skipped.into())
         };
         report.record("tests (sqlite)", result)?;
     }
     let interop = if built_ok {
-        interop::run(root)
+        interop::run(root, true)
     } else {
         Err(Skipped.into())
     };
     report.record("interop", interop)?;
     let fuzzed = if built_ok {
-        schemathesis::run(root, &schemathesis::SchemathesisOpts::default())
+        schemathesis::run(
+            root,
+            &schemathesis::SchemathesisOpts {
+                prebuilt: true,
+                ..Default::default()
+            },
+        )
     } else {
         Err(Skipped.into())
     };
     report.record("schemathesis", fuzzed)?;
     if let Some(database) = &database {
         let result = match database {
-            Ok(database) if built_ok => postgres_suite(&runner, &database.url),
+            Ok(database) if built_ok => postgres_suite(&runner, &database.url, &bin_dir),
             Ok(_) => Err(Skipped.into()),
             Err(err) => Err(anyhow::anyhow!("no PostgreSQL: {err:#}")),
         };
@@ -87,9 +97,13 @@ pub fn run(root: &Path, opts: &TestOpts) -> Result<()> {
 }
 
 /// Drop leftover per-test databases, run the suite against `url`, and clean up again.
-fn postgres_suite(runner: &Runner, url: &str) -> Result<()> {
+fn postgres_suite(runner: &Runner, url: &str, bin_dir: &str) -> Result<()> {
     postgres::drop_test_databases(url)?;
-    let result = runner.run_suite(&[("OUTBAND_TEST_BACKEND", "postgres"), ("DATABASE_URL", url)]);
+    let result = runner.run_suite(&[
+        ("OUTBAND_TEST_BACKEND", "postgres"),
+        ("DATABASE_URL", url),
+        ("E2E_BIN_DIR", bin_dir),
+    ]);
     let cleanup = postgres::drop_test_databases(url);
     result.and(cleanup)
 }
