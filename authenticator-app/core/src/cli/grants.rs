@@ -27,6 +27,7 @@ enum GrantsAction {
 #[derive(Debug, Args)]
 struct RevokeArgs {
     /// The grant id (or a unique prefix), as `grants` shows it.
+    #[arg(allow_hyphen_values = true)]
     grant: String,
     #[command(flatten)]
     account: AccountArg,

@@ -243,6 +243,19 @@ mod tests {
             parse(&["outband-device", "deny", "r1", "--fraud"]).unwrap(),
             Command::Deny(_)
         ));
+        // Ids are random base64url: one in 64 starts with `-`.
+        assert!(matches!(
+            parse(&["outband-device", "deny", "-Sfr604EgCLUg", "--fraud"]).unwrap(),
+            Command::Deny(_)
+        ));
+        assert!(matches!(
+            parse(&["outband-device", "approve", "-x1"]).unwrap(),
+            Command::Approve(_)
+        ));
+        assert!(matches!(
+            parse(&["outband-device", "grants", "revoke", "-g1"]).unwrap(),
+            Command::Grants(_)
+        ));
         assert!(parse(&["outband-device", "watch", "--auto", "maybe"]).is_err());
         assert!(matches!(
             parse(&["outband-device", "grants"]).unwrap(),

@@ -18,7 +18,9 @@ pub(super) struct AccountArg {
 /// `approve` options.
 #[derive(Debug, Args)]
 pub(super) struct ApproveArgs {
-    /// The request id (or a unique prefix), as `pending` or `watch` shows it.
+    /// The request id (or a unique prefix), as `pending` or `watch` shows it
+    /// (ids may start with `-`).
+    #[arg(allow_hyphen_values = true)]
     request: String,
     /// The number the terminal shows (requests with number matching).
     #[arg(long, value_name = "N")]
@@ -30,7 +32,9 @@ pub(super) struct ApproveArgs {
 /// `deny` options.
 #[derive(Debug, Args)]
 pub(super) struct DenyArgs {
-    /// The request id (or a unique prefix), as `pending` or `watch` shows it.
+    /// The request id (or a unique prefix), as `pending` or `watch` shows it
+    /// (ids may start with `-`).
+    #[arg(allow_hyphen_values = true)]
     request: String,
     /// "Not me": deny and report it as fraud.
     #[arg(long)]

@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{show, Ctx};
-use crate::{system_clock, AccountId, Decision, Pin, Session, VerifiedRequest, WatchEvent};
+use crate::{system_clock, AccountId, Decision, Error, Pin, Session, VerifiedRequest, WatchEvent};
 
 /// `watch` options.
 #[derive(Debug, Args)]
@@ -45,6 +45,10 @@ struct Watch<'a> {
     auto: Option<Auto>,
     /// Ask y/n on the terminal.
     interactive: bool,
+    /// `--auto` decisions that did not reach the server (it was down or the
+    /// connection broke): tried again when the stream reconnects, while the
+    /// request is still pending, so a server crash loses no decision.
+    undelivered: HashMap<String, VerifiedRequest>,
 }
 
 pub(super) async fn run(ctx: &Ctx, args: WatchArgs) -> anyhow::Result<ExitCode> {
@@ -67,6 +71,7 @@ pub(super) async fn run(ctx: &Ctx, args: WatchArgs) -> anyhow::Result<ExitCode> 
         pin,
         auto: args.auto,
         interactive,
+        undelivered: HashMap::new(),
     };
     let mut live = watch.sessions.len();
     let stop = shutdown_signal();
@@ -163,8 +168,16 @@ impl Watch<'_> {
                     self.who(&account)
                 );
             }
+            WatchEvent::Connected { account } => {
+                if !self.ctx.json {
+                    println!("connected: {}", self.who(&account));
+                }
+                self.retry_undelivered(&account).await?;
+            }
+            WatchEvent::Removed { id, .. } if self.ctx.json => {
+                self.undelivered.remove(&id);
+            }
             _ if self.ctx.json => {}
-            WatchEvent::Connected { account } => println!("connected: {}", self.who(&account)),
             WatchEvent::Disconnected {
                 account,
                 error,
@@ -175,7 +188,10 @@ impl Watch<'_> {
                 // Whole milliseconds to seconds for display only.
                 retry_in_ms as f64 / 1000.0
             ),
-            WatchEvent::Removed { id, reason, .. } => println!("request {id} {}", show::removal(reason)),
+            WatchEvent::Removed { id, reason, .. } => {
+                self.undelivered.remove(&id);
+                println!("request {id} {}", show::removal(reason));
+            }
             WatchEvent::Rejected { id, error, .. } => {
                 println!("request {id} REJECTED, not shown: {error}");
             }
@@ -183,8 +199,25 @@ impl Watch<'_> {
         Ok(())
     }
 
+    /// Decides again, after a reconnect, the `--auto` decisions of `account`
+    /// that did not reach the server.
+    async fn retry_undelivered(&mut self, account: &AccountId) -> anyhow::Result<()> {
+        let mut retry: Vec<VerifiedRequest> = Vec::new();
+        self.undelivered.retain(|_, request| {
+            let mine = &request.account == account;
+            if mine {
+                retry.push(request.clone());
+            }
+            !mine
+        });
+        for request in &retry {
+            self.decide(request).await?;
+        }
+        Ok(())
+    }
+
     /// Decides a shown request: by itself (`--auto`), by asking, or not at all.
-    async fn decide(&self, request: &VerifiedRequest) -> anyhow::Result<()> {
+    async fn decide(&mut self, request: &VerifiedRequest) -> anyhow::Result<()> {
         let Some(session) = self.sessions.get(&request.account) else {
             return Ok(());
         };
@@ -207,7 +240,11 @@ impl Watch<'_> {
             },
             None => return Ok(()),
         };
-        match session.decide(request, decision, pin.as_ref(), number.as_deref()).await {
+        let result = session.decide(request, decision, pin.as_ref(), number.as_deref()).await;
+        if self.auto.is_some() && matches!(result, Err(Error::Network(_))) {
+            self.undelivered.insert(request.id.clone(), request.clone());
+        }
+        match result {
             Ok(outcome) if self.ctx.json => self.print(json!({
                 "event": "decision", "account": request.account, "id": outcome.id,
                 "decision": decision, "state": outcome.state,
