@@ -33,7 +33,7 @@ async fn setup(mode: DeliveryMode) -> (TestServer, CibaClient, NotificationListe
 }
 
 /// Waits in a task, collecting the progress events.
-fn wait_in_background(
+pub(crate) fn wait_in_background(
     client: &CibaClient,
     started: &Arc<Started>,
 ) -> (tokio::task::JoinHandle<Outcome>, Arc<Mutex<Vec<WaitEvent>>>) {

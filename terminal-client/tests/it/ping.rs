@@ -4,13 +4,14 @@
 //! till then asks the token endpoint, and nothing is charged.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use outband_protocol::DeliveryMode;
 use outband_server::store::{CibaState, TestDecision};
-use outband_terminal::{CancelToken, CibaClient, NotificationListener, Outcome, PayError, Started, WaitEvent};
+use outband_terminal::{CancelToken, CibaClient, NotificationListener, Outcome, PayError, WaitEvent};
 
+use crate::notify::wait_in_background;
 use crate::support::{sale, TerminalServer, TestServer};
 
 /// A server with ping client `till` notified at a fresh listener, and a client for it.
@@ -29,22 +30,6 @@ async fn setup() -> (TestServer, CibaClient) {
         .build()
         .unwrap();
     (server, client)
-}
-
-/// Waits for `started` in a task, collecting the progress events.
-fn wait_in_background(
-    client: &CibaClient,
-    started: &Arc<Started>,
-) -> (tokio::task::JoinHandle<Outcome>, Arc<Mutex<Vec<WaitEvent>>>) {
-    let events: Arc<Mutex<Vec<WaitEvent>>> = Arc::default();
-    let (client, started, seen) = (client.clone(), started.clone(), events.clone());
-    let task = tokio::spawn(async move {
-        client
-            .wait_with(&started, &CancelToken::new(), |e| seen.lock().unwrap().push(e))
-            .await
-            .unwrap()
-    });
-    (task, events)
 }
 
 /// Nothing was paid for `reference` at the bank.
