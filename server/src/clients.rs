@@ -138,9 +138,14 @@ fn check_algs_and_types(metadata: &ClientMetadata, policy: Policy) -> Result<(),
         }
     }
     for value in metadata.response_types.iter().flatten() {
-        if crate::authorize::response::ResponseType::parse(value).is_none() {
+        let Some(response_type) = crate::authorize::response::ResponseType::parse(value) else {
             return Err(format!(
                 "response_types: {value:?} is not served; use \"code\" or \"code id_token\""
+            ));
+        };
+        if response_type.has_id_token() && !policy.allows_hybrid_flow() {
+            return Err(format!(
+                "response_types: {value:?} (the hybrid flow) is not allowed under the {profile} profile"
             ));
         }
     }

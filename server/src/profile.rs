@@ -234,6 +234,27 @@ impl Policy {
         self.is_fapi1_advanced_family() || matches!(self.profile, Profile::Fapi2MessageSigning)
     }
 
+    /// Whether the hybrid flow (`response_type=code id_token`, OpenID Connect
+    /// Core §3.3) is served: not under FAPI 2.0, whose Security Profile
+    /// (§5.3.2.2) requires `response_type` `code` and has the authorization
+    /// server "reject requests using ... the hybrid flow as described in [OIDC]"
+    /// (no tokens from the authorization endpoint). Such a request is
+    /// `unsupported_response_type`.
+    pub fn allows_hybrid_flow(self) -> bool {
+        !self.is_fapi2()
+    }
+
+    /// Whether a client assertion's `aud` must be the issuer identifier, and
+    /// only it, as a JSON string: FAPI 2.0 Security Profile §5.3.2.1 "shall only
+    /// accept its issuer identifier value (as defined in [RFC8414]) as a string
+    /// in the `aud` claim received in client authentication assertions" (the
+    /// audience injection attack on `private_key_jwt`). Other profiles also
+    /// accept the token endpoint URL, the URL of the endpoint called (RFC 9126
+    /// §2, CIBA Core §7.1) and arrays holding one of these.
+    pub fn requires_issuer_assertion_audience(self) -> bool {
+        self.is_fapi2()
+    }
+
     /// Whether a request with the `openid` scope must carry a `nonce`: FAPI 1.0
     /// Part 1 §5.2.2.2 ("If the client requests the openid scope, the authorization
     /// server shall require the nonce parameter"), which Part 2 §5.2.2 inherits.
@@ -369,6 +390,23 @@ mod tests {
         let oidc = Policy::of(Profile::Oidc);
         assert_eq!(oidc.default_authorization_response_alg(), SigningAlg::RS256);
         assert!(!Policy::of(Profile::Fapi1Advanced).allows_response_signing_alg(SigningAlg::RS256));
+    }
+
+    #[test]
+    fn fapi2_refuses_the_hybrid_flow_and_wants_the_issuer_as_audience() {
+        for profile in [Profile::Fapi2Security, Profile::Fapi2MessageSigning] {
+            assert!(!Policy::of(profile).allows_hybrid_flow(), "{profile}");
+            assert!(Policy::of(profile).requires_issuer_assertion_audience(), "{profile}");
+        }
+        for profile in [
+            Profile::Oidc,
+            Profile::Fapi1Advanced,
+            Profile::FapiCiba,
+            Profile::OpenbankingBr,
+        ] {
+            assert!(Policy::of(profile).allows_hybrid_flow(), "{profile}");
+            assert!(!Policy::of(profile).requires_issuer_assertion_audience(), "{profile}");
+        }
     }
 
     #[test]

@@ -260,11 +260,19 @@ async fn check_assertion(
     let issuer = state.settings.issuer.as_str();
     let token_endpoint = state.settings.endpoint("/token");
     let audience_ok = |aud: &str| aud == issuer || aud == token_endpoint || aud == endpoint;
+    let issuer_only = policy.requires_issuer_assertion_audience();
     let aud_ok = match claims.get("aud") {
+        Some(Value::String(aud)) if issuer_only => aud == issuer,
         Some(Value::String(aud)) => audience_ok(aud),
-        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(audience_ok),
+        Some(Value::Array(list)) if !issuer_only => list.iter().filter_map(Value::as_str).any(audience_ok),
         _ => false,
     };
+    if !aud_ok && issuer_only {
+        return Err(format!(
+            "client_assertion aud must be the issuer {issuer} as a string, and nothing else, under the {} profile",
+            client.metadata.profile
+        ));
+    }
     if !aud_ok {
         return Err(format!("client_assertion aud must be the issuer {issuer}"));
     }

@@ -196,6 +196,12 @@ pub fn response_mode(params: &Params, response_type: ResponseType, policy: Polic
             params.get("response_mode").map_or("query", String::as_str)
         )));
     }
+    if response_type.has_id_token() && !policy.allows_hybrid_flow() {
+        return Err(Error::new(
+            ErrorCode::UnsupportedResponseType,
+            "this client's profile (FAPI 2.0) serves only response_type code: the hybrid flow is refused",
+        ));
+    }
     if policy.requires_signed_authorization_response() && !response_type.has_id_token() && !mode.is_jwt() {
         return Err(Error::new(
             ErrorCode::UnsupportedResponseType,

@@ -44,6 +44,8 @@ mod openbanking_br;
 mod outbound;
 mod par;
 mod payments;
+mod profile_matrix;
+mod profile_matrix_support;
 mod rar;
 mod refresh;
 mod refresh_grace;

@@ -34,7 +34,7 @@ struct Brazil {
     _dir: tempfile::TempDir,
 }
 
-fn certificates() -> (String, String) {
+pub fn certificates() -> (String, String) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

@@ -1,0 +1,560 @@
+//! The per-profile conformance matrix: one test per row of the table in
+//! docs/profiles.md, each driving a live server over HTTP and checking every
+//! column of its row, what is allowed and what is refused with the error the
+//! specification names. The rows below read like the table; a last test keeps
+//! the table, the rows and the profiles of `profile.rs` in step.
+
+use outband_protocol::{Profile, SigningAlg as A, TokenEndpointAuthMethod as M};
+use serde_json::json;
+
+use crate::browser_support::{REDIRECT_URI, VERIFIER};
+use crate::profile_matrix_support::{refused, Answer, Matrix, Row, Sender, Via, CERT_DN, EVERY_ALG, EVERY_METHOD};
+use crate::support::ISSUER;
+
+const FAPI_METHODS: &[M] = &[M::PrivateKeyJwt, M::TlsClientAuth, M::SelfSignedTlsClientAuth];
+
+static OIDC: Row = Row {
+    profile: Profile::Oidc,
+    unsigned_code: true,
+    hybrid: true,
+    par_required: false,
+    pkce_required: false,
+    plain_pkce: true,
+    jar_required: false,
+    algs: &[A::ES256, A::PS256, A::EdDSA, A::RS256],
+    auth_methods: &EVERY_METHOD,
+    sender: Sender::OnRequest,
+    issuer_only_aud: false,
+    nonce_and_state: false,
+    https_redirect_uris: false,
+    ciba_push: true,
+    ciba_signed_required: false,
+    binding_message_required: false,
+};
+
+static FAPI1_BASELINE: Row = Row {
+    profile: Profile::Fapi1Baseline,
+    pkce_required: true,
+    plain_pkce: false,
+    algs: &[A::ES256, A::PS256],
+    auth_methods: &[M::PrivateKeyJwt, M::TlsClientAuth, M::SelfSignedTlsClientAuth, M::None],
+    nonce_and_state: true,
+    https_redirect_uris: true,
+    ..OIDC
+};
+
+static FAPI1_ADVANCED: Row = Row {
+    profile: Profile::Fapi1Advanced,
+    unsigned_code: false,
+    jar_required: true,
+    auth_methods: FAPI_METHODS,
+    sender: Sender::Certificate,
+    // Pushed CIBA tokens could not be certificate-bound.
+    ciba_push: false,
+    ..FAPI1_BASELINE
+};
+
+static FAPI2_SECURITY: Row = Row {
+    profile: Profile::Fapi2Security,
+    unsigned_code: true,
+    hybrid: false,
+    par_required: true,
+    jar_required: false,
+    algs: &[A::ES256, A::PS256, A::EdDSA],
+    sender: Sender::Dpop,
+    issuer_only_aud: true,
+    nonce_and_state: false,
+    ..FAPI1_ADVANCED
+};
+
+static FAPI2_MESSAGE_SIGNING: Row = Row {
+    profile: Profile::Fapi2MessageSigning,
+    jar_required: true,
+    ..FAPI2_SECURITY
+};
+
+static FAPI_CIBA: Row = Row {
+    profile: Profile::FapiCiba,
+    ciba_signed_required: true,
+    binding_message_required: true,
+    ..FAPI1_ADVANCED
+};
+
+static OPENBANKING_BR: Row = Row {
+    profile: Profile::OpenbankingBr,
+    par_required: true,
+    algs: &[A::PS256],
+    auth_methods: &[M::PrivateKeyJwt, M::TlsClientAuth],
+    ..FAPI1_ADVANCED
+};
+
+/// Every row, for the drift test.
+static ROWS: [&Row; 7] = [
+    &OIDC,
+    &FAPI1_BASELINE,
+    &FAPI1_ADVANCED,
+    &FAPI2_SECURITY,
+    &FAPI2_MESSAGE_SIGNING,
+    &FAPI_CIBA,
+    &OPENBANKING_BR,
+];
+
+fn allowed(ok: bool, code: &str) -> Answer {
+    if ok {
+        Answer::Login
+    } else {
+        refused(code)
+    }
+}
+
+fn created(ok: bool, code: &str) -> (u16, Option<String>) {
+    if ok {
+        (201, None)
+    } else {
+        (400, Some(code.to_owned()))
+    }
+}
+
+fn outcome(reply: &(u16, serde_json::Value)) -> (u16, Option<String>) {
+    (reply.0, reply.1["error"].as_str().map(str::to_owned))
+}
+
+async fn check_row(row: &'static Row) {
+    let m = Matrix::new(row).await;
+    response_types_and_modes(&m).await;
+    par(&m).await;
+    pkce(&m).await;
+    request_objects(&m).await;
+    nonce_and_state(&m).await;
+    client_authentication(&m).await;
+    sender_constraint_and_lifetimes(&m).await;
+    assertion_rules(&m).await;
+    registration_rules(&m).await;
+    ciba(&m).await;
+}
+
+/// `code` answered unsigned, `code` with JARM, `code id_token`, `token`, and an
+/// unknown response mode.
+async fn response_types_and_modes(m: &Matrix) {
+    let (row, p) = (m.row, m.row.profile);
+    let via = m.via();
+    let unsigned = allowed(row.unsigned_code, "unsupported_response_type");
+    for mode in [None, Some("query"), Some("form_post")] {
+        let answer = m.authorize(&m.request(&[("response_mode", mode)]), via).await;
+        assert_eq!(answer, unsigned, "{p}: code, response_mode {mode:?}");
+    }
+    for mode in ["jwt", "query.jwt", "form_post.jwt"] {
+        let answer = m.authorize(&m.request(&[("response_mode", Some(mode))]), via).await;
+        assert_eq!(answer, Answer::Login, "{p}: code, response_mode {mode}");
+    }
+    let hybrid = m.request(&[("response_type", Some("code id_token")), ("response_mode", None)]);
+    let answer = m.authorize(&hybrid, via).await;
+    assert_eq!(
+        answer,
+        allowed(row.hybrid, "unsupported_response_type"),
+        "{p}: code id_token"
+    );
+    let implicit = m.request(&[("response_type", Some("token")), ("response_mode", None)]);
+    let answer = m.authorize(&implicit, via).await;
+    assert_eq!(answer, refused("unsupported_response_type"), "{p}: token");
+    let answer = m.authorize(&m.request(&[("response_mode", Some("shout"))]), via).await;
+    assert_eq!(answer, refused("invalid_request"), "{p}: response_mode shout");
+}
+
+/// A request not pushed first, when PAR is required: `invalid_request`.
+async fn par(m: &Matrix) {
+    let (row, p) = (m.row, m.row.profile);
+    let request = m.request(&[]);
+    let direct = m.authorize(&request, Via::of(false, row.jar_required)).await;
+    assert_eq!(direct, allowed(!row.par_required, "invalid_request"), "{p}: not pushed");
+    let pushed = m.authorize(&request, Via::of(true, row.jar_required)).await;
+    assert_eq!(pushed, Answer::Login, "{p}: pushed");
+}
+
+/// No `code_challenge` (a confidential client), and the `plain` method.
+async fn pkce(m: &Matrix) {
+    let (row, p) = (m.row, m.row.profile);
+    let without = m.request(&[("code_challenge", None), ("code_challenge_method", None)]);
+    let answer = m.authorize(&without, m.via()).await;
+    assert_eq!(answer, allowed(!row.pkce_required, "invalid_request"), "{p}: no PKCE");
+    let plain = m.request(&[
+        ("code_challenge", Some(VERIFIER)),
+        ("code_challenge_method", Some("plain")),
+    ]);
+    let answer = m.authorize(&plain, m.via()).await;
+    assert_eq!(answer, allowed(row.plain_pkce, "invalid_request"), "{p}: PKCE plain");
+}
+
+/// An unsigned request where JAR is required (`invalid_request`); request
+/// objects signed with each algorithm, and with `none`
+/// (`invalid_request_object` unless the profile allows the algorithm).
+async fn request_objects(m: &Matrix) {
+    let (row, p) = (m.row, m.row.profile);
+    let request = m.request(&[]);
+    let unsigned = m.authorize(&request, Via::of(row.par_required, false)).await;
+    assert_eq!(unsigned, allowed(!row.jar_required, "invalid_request"), "{p}: unsigned");
+    let signed = Via::of(row.par_required, true);
+    for alg in EVERY_ALG {
+        let answer = m.authorize_signed(&request, signed, Some(alg)).await;
+        let expected = allowed(row.algs.contains(&alg), "invalid_request_object");
+        assert_eq!(answer, expected, "{p}: request object signed with {alg}");
+    }
+    let answer = m.authorize_signed(&request, signed, None).await;
+    assert_eq!(
+        answer,
+        refused("invalid_request_object"),
+        "{p}: request object with alg none"
+    );
+}
+
+/// `openid` without `nonce`; no `openid` and no `state`.
+async fn nonce_and_state(m: &Matrix) {
+    let (row, p) = (m.row, m.row.profile);
+    let answer = m.authorize(&m.request(&[("nonce", None)]), m.via()).await;
+    assert_eq!(
+        answer,
+        allowed(!row.nonce_and_state, "invalid_request"),
+        "{p}: no nonce"
+    );
+    let scope = m.request(&[])["scope"].replace("openid ", "");
+    let request = m.request(&[("scope", Some(&scope)), ("state", None)]);
+    let answer = m.authorize(&request, m.via()).await;
+    assert_eq!(
+        answer,
+        allowed(!row.nonce_and_state, "invalid_request"),
+        "{p}: no state without openid"
+    );
+}
+
+/// Every method at registration (`invalid_client_metadata` when not allowed);
+/// at the token endpoint a client made past those checks with a secret gets
+/// 401 `invalid_client` under FAPI, and `tls_client_auth` works where allowed.
+async fn client_authentication(m: &Matrix) {
+    let (row, p) = (m.row, m.row.profile);
+    for method in EVERY_METHOD {
+        let mut body = json!({
+            "token_endpoint_auth_method": method.to_string(),
+            "grant_types": ["authorization_code"],
+            "redirect_uris": [REDIRECT_URI],
+            "scope": "openid payments",
+        });
+        match method {
+            M::PrivateKeyJwt | M::SelfSignedTlsClientAuth => body["jwks"] = m.public_jwks(),
+            M::TlsClientAuth => body["tls_client_auth_subject_dn"] = json!(CERT_DN),
+            _ => {}
+        }
+        let reply = m.register(body).await;
+        let expected = created(row.auth_methods.contains(&method), "invalid_client_metadata");
+        assert_eq!(outcome(&reply), expected, "{p}: registering {method}: {}", reply.1);
+    }
+    let form = [("grant_type", "client_credentials"), ("scope", "payments")];
+    let anonymous = m.token(&form, false, Vec::new).await;
+    anonymous.assert_error(401, "invalid_client");
+    m.add_raw_client("with-secret", M::ClientSecretBasic, Some("s3cret"))
+        .await;
+    let with_secret = m.token_basic(&form, "with-secret", "s3cret").await;
+    if row.auth_methods.contains(&M::ClientSecretBasic) {
+        assert_eq!(
+            with_secret.status, 200,
+            "{p}: client_secret_basic: {}",
+            with_secret.json
+        );
+    } else {
+        with_secret.assert_error(401, "invalid_client");
+    }
+    m.add_raw_client("with-cert", M::TlsClientAuth, None).await;
+    let by_certificate = m
+        .token(&form, true, || vec![("client_id".into(), "with-cert".into())])
+        .await;
+    if row.auth_methods.contains(&M::TlsClientAuth) {
+        assert_eq!(
+            by_certificate.status, 200,
+            "{p}: tls_client_auth: {}",
+            by_certificate.json
+        );
+    } else {
+        by_certificate.assert_error(401, "invalid_client");
+    }
+    let no_certificate = m
+        .token(&form, false, || vec![("client_id".into(), "with-cert".into())])
+        .await;
+    no_certificate.assert_error(401, "invalid_client");
+}
+
+/// Without a DPoP proof / without the certificate, when the profile requires
+/// them; the token's binding; and the access token lifetime.
+async fn sender_constraint_and_lifetimes(m: &Matrix) {
+    let (row, p) = (m.row, m.row.profile);
+    let mut form = vec![
+        ("grant_type".to_owned(), "client_credentials".to_owned()),
+        ("scope".to_owned(), "payments".to_owned()),
+    ];
+    form.extend(m.client_auth(m.alg(), json!({})));
+    let bare = m.token_raw(&form, None, false).await;
+    match row.sender {
+        Sender::OnRequest => {
+            assert_eq!(bare.status, 200, "{p}: {}", bare.json);
+            assert_eq!(bare.json["token_type"], "Bearer", "{p}");
+            assert!(Matrix::access_claims(&bare).get("cnf").is_none(), "{p}: unbound");
+        }
+        Sender::Dpop => bare.assert_error(400, "invalid_dpop_proof"),
+        Sender::Certificate => bare.assert_error(400, "invalid_request"),
+    }
+    let reply = m.client_credentials(m.alg(), json!({})).await;
+    assert_eq!(reply.status, 200, "{p}: {}", reply.json);
+    assert_eq!(reply.json["expires_in"], 300, "{p}: access tokens live 5 minutes");
+    let cnf = &Matrix::access_claims(&reply)["cnf"];
+    match row.sender {
+        Sender::OnRequest => assert!(cnf.is_null(), "{p}: {cnf}"),
+        Sender::Dpop => {
+            assert_eq!(reply.json["token_type"], "DPoP", "{p}");
+            assert!(cnf["jkt"].is_string(), "{p}: {cnf}");
+        }
+        Sender::Certificate => {
+            assert_eq!(reply.json["token_type"], "Bearer", "{p}");
+            assert!(cnf["x5t#S256"].is_string(), "{p}: {cnf}");
+        }
+    }
+}
+
+/// Client assertions: each algorithm, the audiences accepted, and the 10-minute lifetime.
+async fn assertion_rules(m: &Matrix) {
+    let (row, p) = (m.row, m.row.profile);
+    let status = |ok: bool| if ok { 200 } else { 401 };
+    for alg in EVERY_ALG {
+        let reply = m.client_credentials(alg, json!({})).await;
+        assert_eq!(
+            reply.status,
+            status(row.algs.contains(&alg)),
+            "{p}: assertion signed with {alg}: {}",
+            reply.json
+        );
+    }
+    let token_endpoint = format!("{ISSUER}/token");
+    for (aud, ok) in [
+        (json!(ISSUER), true),
+        (json!([ISSUER]), !row.issuer_only_aud),
+        (json!(token_endpoint), !row.issuer_only_aud),
+        (
+            json!([token_endpoint, "https://elsewhere.example"]),
+            !row.issuer_only_aud,
+        ),
+        (json!("https://elsewhere.example"), false),
+    ] {
+        let reply = m.client_credentials(m.alg(), json!({ "aud": aud })).await;
+        assert_eq!(reply.status, status(ok), "{p}: assertion aud {aud}: {}", reply.json);
+        if !ok {
+            reply.assert_error(401, "invalid_client");
+        }
+    }
+    let long = m
+        .client_credentials(m.alg(), json!({ "exp": crate::support::T0 + 601 }))
+        .await;
+    long.assert_error(401, "invalid_client");
+}
+
+/// Redirect URIs (`https` under FAPI), the ID token algorithm, and the hybrid
+/// response type at registration.
+async fn registration_rules(m: &Matrix) {
+    let (row, p) = (m.row, m.row.profile);
+    let base = || {
+        json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": m.public_jwks(),
+            "grant_types": ["authorization_code"],
+            "redirect_uris": [REDIRECT_URI],
+        })
+    };
+    let mut http = base();
+    http["redirect_uris"] = json!(["http://client.example/cb"]);
+    let reply = m.register(http).await;
+    assert_eq!(
+        outcome(&reply),
+        created(!row.https_redirect_uris, "invalid_redirect_uri"),
+        "{p}: http redirect URI"
+    );
+    let mut rs256 = base();
+    rs256["id_token_signed_response_alg"] = json!("RS256");
+    let reply = m.register(rs256).await;
+    let expected = created(row.algs.contains(&A::RS256), "invalid_client_metadata");
+    assert_eq!(outcome(&reply), expected, "{p}: RS256 ID tokens: {}", reply.1);
+    let mut hybrid = base();
+    hybrid["response_types"] = json!(["code id_token"]);
+    let reply = m.register(hybrid).await;
+    assert_eq!(
+        outcome(&reply),
+        created(row.hybrid, "invalid_client_metadata"),
+        "{p}: response_types code id_token: {}",
+        reply.1
+    );
+}
+
+/// CIBA: delivery modes at registration, unsigned and signed `/bc-authorize`, `binding_message`.
+async fn ciba(m: &Matrix) {
+    let (row, p) = (m.row, m.row.profile);
+    for (mode, ok) in [("poll", true), ("ping", true), ("push", row.ciba_push)] {
+        let mut body = json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": m.public_jwks(),
+            "grant_types": ["urn:openid:params:grant-type:ciba"],
+            "scope": "openid payments",
+            "backchannel_token_delivery_mode": mode,
+        });
+        if mode != "poll" {
+            body["backchannel_client_notification_endpoint"] = json!("https://client.example/ciba");
+        }
+        let reply = m.register(body).await;
+        assert_eq!(
+            outcome(&reply),
+            created(ok, "invalid_client_metadata"),
+            "{p}: CIBA {mode}: {}",
+            reply.1
+        );
+    }
+    let unsigned = m
+        .bc_authorize(&[
+            ("scope", "openid payments"),
+            ("login_hint", "alice"),
+            ("binding_message", "MATRIX-1"),
+        ])
+        .await;
+    let expected = if row.ciba_signed_required {
+        (400, Some("invalid_request".to_owned()))
+    } else {
+        (200, None)
+    };
+    assert_eq!(
+        outcome(&unsigned),
+        expected,
+        "{p}: unsigned /bc-authorize: {}",
+        unsigned.1
+    );
+    let unbound = m
+        .bc_authorize(&[("scope", "openid payments"), ("login_hint", "alice")])
+        .await;
+    let expected = if row.ciba_signed_required { 400 } else { 200 };
+    assert_eq!(unbound.0, expected, "{p}: no binding_message: {}", unbound.1);
+
+    let signed = m.ciba_object(m.alg(), json!({}));
+    let reply = m.bc_authorize(&[("request", &signed)]).await;
+    assert_eq!(reply.0, 200, "{p}: signed /bc-authorize: {}", reply.1);
+    assert!(reply.1["auth_req_id"].is_string(), "{p}");
+    let without = m.ciba_object(m.alg(), json!({ "binding_message": null }));
+    let reply = m.bc_authorize(&[("request", &without)]).await;
+    let expected = if row.binding_message_required {
+        (400, Some("invalid_request".to_owned()))
+    } else {
+        (200, None)
+    };
+    assert_eq!(
+        outcome(&reply),
+        expected,
+        "{p}: signed, no binding_message: {}",
+        reply.1
+    );
+    let details = json!([{ "type": "payment_initiation", "instructedAmount": { "currency": "EUR", "amount": "1.00" }, "creditorName": "Kiosk" }]);
+    let with_details = m.ciba_object(
+        m.alg(),
+        json!({ "binding_message": null, "authorization_details": details }),
+    );
+    let reply = m.bc_authorize(&[("request", &with_details)]).await;
+    assert_eq!(
+        reply.0, 200,
+        "{p}: authorization_details instead of binding_message: {}",
+        reply.1
+    );
+    let rs256 = m.ciba_object(A::RS256, json!({}));
+    let reply = m.bc_authorize(&[("request", &rs256)]).await;
+    let expected = if row.algs.contains(&A::RS256) {
+        (200, None)
+    } else {
+        (400, Some("invalid_request".to_owned()))
+    };
+    assert_eq!(
+        outcome(&reply),
+        expected,
+        "{p}: CIBA request object signed with RS256: {}",
+        reply.1
+    );
+}
+
+#[tokio::test]
+async fn profile_oidc() {
+    check_row(&OIDC).await;
+}
+
+#[tokio::test]
+async fn profile_fapi1_baseline() {
+    check_row(&FAPI1_BASELINE).await;
+}
+
+#[tokio::test]
+async fn profile_fapi1_advanced() {
+    check_row(&FAPI1_ADVANCED).await;
+}
+
+#[tokio::test]
+async fn profile_fapi2_security() {
+    check_row(&FAPI2_SECURITY).await;
+}
+
+#[tokio::test]
+async fn profile_fapi2_message_signing() {
+    check_row(&FAPI2_MESSAGE_SIGNING).await;
+}
+
+#[tokio::test]
+async fn profile_fapi_ciba() {
+    check_row(&FAPI_CIBA).await;
+}
+
+#[tokio::test]
+async fn profile_openbanking_br() {
+    check_row(&OPENBANKING_BR).await;
+}
+
+/// Every profile `profile.rs` names has a row in docs/profiles.md and one
+/// here, and the table names no other.
+#[test]
+fn every_profile_has_a_row_in_the_docs_and_here() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let docs = std::fs::read_to_string(root.join("docs/profiles.md")).unwrap();
+    let policy = std::fs::read_to_string(root.join("server/src/profile.rs")).unwrap();
+    let table: Vec<String> = docs
+        .lines()
+        .skip_while(|line| !line.starts_with("## The table"))
+        .skip(1)
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .filter_map(|line| line.split('|').nth(1))
+        .map(|cell| cell.trim().trim_matches('`').to_owned())
+        .filter(|name| name != "profile" && !name.starts_with("---"))
+        .collect();
+    let mut named: Vec<String> = policy
+        .match_indices("Profile::")
+        .map(|(at, _)| {
+            policy[at + "Profile::".len()..]
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect::<String>()
+        })
+        .collect();
+    named.sort();
+    named.dedup();
+    let mut profiles: Vec<String> = named
+        .iter()
+        .map(|variant| {
+            let profile = ROWS
+                .iter()
+                .map(|row| row.profile)
+                .find(|profile| format!("{profile:?}") == *variant)
+                .unwrap_or_else(|| panic!("Profile::{variant} has no row in profile_matrix.rs"));
+            profile.to_string()
+        })
+        .collect();
+    profiles.sort();
+    let mut documented = table.clone();
+    documented.sort();
+    assert_eq!(documented, profiles, "the table in docs/profiles.md: {table:?}");
+    assert_eq!(ROWS.len(), profiles.len(), "one row per profile");
+}
