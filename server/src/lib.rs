@@ -85,7 +85,9 @@ pub fn app(state: AppState) -> Router {
             .get::<RequestId>()
             .and_then(|id| id.header_value().to_str().ok())
             .unwrap_or("-");
-        tracing::info_span!("http", method = %req.method(), path = %path, request_id = %id)
+        let span = tracing::info_span!("http", method = %req.method(), path = %path, request_id = %id);
+        observability::otel::adopt_remote_parent(&span, req.headers());
+        span
     });
     // The token, device and resource APIs' middleware needs the state (it mints DPoP nonces).
     let router = endpoints::router(&state)

@@ -23,6 +23,8 @@ pub struct Server {
     /// Where the ping and push clients' notifications go (the POS listens there).
     pub notify_port: u16,
     config: PathBuf,
+    /// Extra environment variables for the server process.
+    env: Vec<(String, String)>,
     process: Option<Running>,
 }
 
@@ -47,6 +49,11 @@ impl Server {
 
     /// [`Server::start`] on the database at `database_url` (which must exist).
     pub async fn start_on(database_url: &str, extra_toml: &str) -> Self {
+        Self::start_with_env(database_url, extra_toml, &[]).await
+    }
+
+    /// [`Server::start_on`] with extra environment variables for the process.
+    pub async fn start_with_env(database_url: &str, extra_toml: &str, env: &[(&str, &str)]) -> Self {
         binaries();
         let home = Arc::new(tempfile::tempdir().expect("a temporary directory"));
         let port = free_port();
@@ -59,6 +66,7 @@ impl Server {
             extra_toml,
         };
         let mut server = Self::configure(home, "server", &config);
+        server.env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         server.spawn().await;
         server
     }
@@ -107,6 +115,7 @@ name = "Alice Example"
             url: format!("http://127.0.0.1:{}", node.port),
             notify_port: node.notify_port,
             config,
+            env: Vec::new(),
             process: None,
         }
     }
@@ -122,7 +131,8 @@ name = "Alice Example"
         command
             .args(["--config", path_str(&self.config), "serve"])
             .env_remove("OUTBAND_CONFIG")
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         self.process = Some(Running::spawn(command, &self.log_path()));
     }
 

@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod http;
+pub mod otel;
 
 use std::future::Future;
 use std::sync::OnceLock;
