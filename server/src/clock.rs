@@ -1,6 +1,7 @@
 //! Time is a parameter (CONVENTIONS 9): every component reads the time from the
 //! [`Clock`] in `AppState`, so tests can move it by hand. This file holds the only
-//! call to the system clock.
+//! call to the system clock (and, in [`Clock::elapsed`], the one reading of the
+//! monotonic clock that decisions use: rate-limit windows).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -10,6 +11,14 @@ use crate::store::UnixTime;
 pub trait Clock: Send + Sync + 'static {
     /// Seconds since the Unix epoch.
     fn now(&self) -> UnixTime;
+
+    /// A reading that never goes back, for measuring intervals (rate limits):
+    /// only differences between two readings mean anything. The real clock
+    /// reads a monotonic clock, so a step of the wall clock moves no window;
+    /// by default (the manual clock) it is [`Clock::now`] in seconds.
+    fn elapsed(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::try_from(self.now()).unwrap_or(0))
+    }
 }
 
 /// The real clock.
@@ -23,6 +32,12 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or(0)
+    }
+
+    /// Time since the first reading in this process (the one reading of the monotonic clock for decisions).
+    fn elapsed(&self) -> std::time::Duration {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed()
     }
 }
 

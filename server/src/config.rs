@@ -16,6 +16,7 @@ use url::Url;
 use crate::auth::dpop::NoncePolicy;
 use crate::observability::{MetricsConfig, MetricsSettings};
 use crate::outbound::{DestinationPolicy, IpCidr, OutboundSettings};
+use crate::rate_limit::{RateLimitConfig, RateLimitSettings};
 use crate::registration::{RegistrationConfig, RegistrationSettings};
 use crate::store::TestDecision;
 use crate::tls::{TlsConfig, TlsSettings};
@@ -76,6 +77,9 @@ pub struct Config {
     /// Prometheus `/metrics` ([`crate::observability`]); off by default.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Per-client rate limits ([`crate::rate_limit`]); on by default, generously.
+    #[serde(default)]
+    pub rate_limits: RateLimitConfig,
 }
 
 /// `[admin]`: switches on `POST /admin/v1/ciba/decision`, which approves or
@@ -249,6 +253,7 @@ impl Default for Config {
             tls: None,
             registration: RegistrationConfig::default(),
             metrics: MetricsConfig::default(),
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }
@@ -386,6 +391,7 @@ impl Config {
         let tls = self.tls.as_ref().map(TlsConfig::validate).transpose()?;
         let registration = self.registration.validate()?;
         let metrics = self.metrics.validate(listen)?;
+        let rate_limits = self.rate_limits.validate()?;
         let audience = t
             .access_token_audience
             .clone()
@@ -412,6 +418,7 @@ impl Config {
             tls,
             registration,
             metrics,
+            rate_limits,
         })
     }
 }
@@ -586,6 +593,8 @@ pub struct Settings {
     pub registration: Option<RegistrationSettings>,
     /// `[metrics]`; `None` keeps `/metrics` off (404).
     pub metrics: Option<MetricsSettings>,
+    /// `[rate_limits]`.
+    pub rate_limits: RateLimitSettings,
 }
 
 impl Settings {

@@ -48,6 +48,7 @@ pub mod password;
 pub mod payments;
 pub mod profile;
 pub mod rar;
+pub mod rate_limit;
 pub mod registration;
 pub mod state;
 pub mod store;

@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::events::EventBus;
 use crate::keys::{KeySet, LoadKeysError};
 use crate::outbound::{BuildOutboundClientError, OutboundClient};
+use crate::rate_limit::RateLimits;
 use crate::store::{ClientRecord, Store, StoreError, UserRecord};
 
 /// Shared state of the server.
@@ -32,6 +33,8 @@ pub struct AppState {
     pub events: EventBus,
     /// Wakes the notification worker when a ping/push is queued.
     pub wake_delivery: Arc<tokio::sync::Notify>,
+    /// Per-client rate limits of this node (in memory).
+    pub rate_limits: RateLimits,
 }
 
 /// Why the server could not start.
@@ -63,6 +66,7 @@ impl AppState {
         let keys = KeySet::load_or_create(&store, &settings.key_file, clock.now()).await?;
         let outbound = OutboundClient::new(&settings.outbound)?;
         let store_for_events = store.clone();
+        let rate_limits = RateLimits::new(&settings.rate_limits, &clock);
         let state = Self {
             settings: Arc::new(settings),
             store,
@@ -72,6 +76,7 @@ impl AppState {
             jwks_cache: Arc::new(JwksCache::default()),
             events: EventBus::new(&store_for_events),
             wake_delivery: Arc::new(tokio::sync::Notify::new()),
+            rate_limits,
         };
         state.apply_configured_clients().await?;
         state.apply_configured_users().await?;

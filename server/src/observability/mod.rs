@@ -61,6 +61,8 @@ pub enum CibaOutcome {
     Expired,
     /// Cancelled by its client.
     Cancelled,
+    /// Refused at `/bc-authorize` by the client's rate limit (429, [`crate::rate_limit`]).
+    RateLimited,
 }
 
 impl CibaOutcome {
@@ -71,6 +73,7 @@ impl CibaOutcome {
             Self::Denied => "denied",
             Self::Expired => "expired",
             Self::Cancelled => "cancelled",
+            Self::RateLimited => "rate_limited",
         }
     }
 }
