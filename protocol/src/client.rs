@@ -175,6 +175,20 @@ pub struct ClientMetadata {
     /// ([OpenID Connect RP-Initiated Logout §3.1](https://openid.net/specs/openid-connect-rpinitiated-1_0.html#ClientMetadata)).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<Url>,
+    /// Where the server POSTs logout tokens when the user's session ends
+    /// ([OpenID Connect Back-Channel Logout §2.2](https://openid.net/specs/openid-connect-backchannel-1_0.html#BCRegistration)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<Url>,
+    /// Back-Channel Logout §2.2: the logout token must carry `sid`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub backchannel_logout_session_required: bool,
+    /// The page the server shows in an iframe when the user's session ends
+    /// ([OpenID Connect Front-Channel Logout §2](https://openid.net/specs/openid-connect-frontchannel-1_0.html#RPLogout)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<Url>,
+    /// Front-Channel Logout §2: the iframe's URL must carry `iss` and `sid`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub frontchannel_logout_session_required: bool,
     /// The grant types the client may use.
     #[serde(default)]
     pub grant_types: Vec<GrantType>,
@@ -257,6 +271,10 @@ impl ClientMetadata {
             jwks_uri: None,
             redirect_uris: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: false,
             grant_types: vec![GrantType::ClientCredentials],
             scope: Scope::default(),
             backchannel_token_delivery_mode: None,

@@ -65,6 +65,10 @@ pub struct ProviderMetadata {
     /// Claims the server can supply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims_supported: Vec<String>,
+    /// Authentication context classes the server supports (`acr_values_supported`,
+    /// [OpenID Connect Discovery §3](https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderMetadata)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values_supported: Vec<String>,
     /// CIBA delivery modes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backchannel_token_delivery_modes_supported: Vec<String>,
@@ -107,6 +111,20 @@ pub struct ProviderMetadata {
     /// endpoint, where a client sends the user's browser to sign out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_session_endpoint: Option<String>,
+    /// [OpenID Connect Back-Channel Logout §2.1](https://openid.net/specs/openid-connect-backchannel-1_0.html#BCSupport):
+    /// the OP sends logout tokens to clients' `backchannel_logout_uri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_supported: Option<bool>,
+    /// Back-Channel Logout §2.1: logout tokens may carry `sid` (and ID tokens do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_session_supported: Option<bool>,
+    /// [OpenID Connect Front-Channel Logout §3](https://openid.net/specs/openid-connect-frontchannel-1_0.html#OPLogout):
+    /// the OP renders clients' `frontchannel_logout_uri` in iframes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_supported: Option<bool>,
+    /// Front-Channel Logout §3: those iframes get `iss` and `sid` (and ID tokens carry `sid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_session_supported: Option<bool>,
     /// [RFC 7591](https://www.rfc-editor.org/rfc/rfc7591) dynamic client registration endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,

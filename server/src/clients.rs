@@ -94,6 +94,8 @@ pub fn validate(metadata: &ClientMetadata, has_secret: bool) -> Result<(), Strin
     check_public_client(metadata, has_secret)?;
     // https, and for native apps loopback and private-use URIs (RFC 8252 §7).
     crate::authorize::redirect_uri::check_registered(metadata)?;
+    // Back- and Front-Channel Logout URIs.
+    crate::account::backchannel::check_metadata(metadata)?;
     check_algs_and_types(metadata, policy)
 }
 

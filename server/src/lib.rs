@@ -24,9 +24,11 @@
 //! - [`observability`]: Prometheus metrics (`/metrics`, `[metrics]`), recorded where things happen.
 
 pub mod account;
+pub mod acr;
 pub mod auth;
 pub mod authorize;
 pub mod ciba;
+pub mod claims;
 pub mod cli;
 pub mod clients;
 pub mod clock;

@@ -22,8 +22,10 @@
 //!   without one the signed-out page offers a link back instead of redirecting
 //!   (§2: no post-logout redirection without a hint unless the OP has other
 //!   means of confirming it; a click by the user is one).
-//! - Signing out deletes the session row and clears `outband_session`. Tokens
-//!   already issued stay valid (the spec asks nothing of them).
+//! - Signing out deletes the session row and clears `outband_session`. First the
+//!   session's clients are told ([`super::backchannel`]: back-channel logout
+//!   tokens, front-channel iframes on the signed-out page) and refresh tokens
+//!   of its grants without `offline_access` are revoked; other tokens stay valid.
 //! - `ui_locales` is accepted; the pages are English only.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -87,7 +89,7 @@ pub async fn end_session(state: &AppState, headers: &HeaderMap, params: &Params)
         Err(why) => return Ok(logout_pages::error(&why)),
     };
     let Some((session, user)) = browser::current_session(state, headers).await? else {
-        return finish(state, &checked, checked.hint_subject.is_some());
+        return finish(state, &checked, checked.hint_subject.is_some(), &[]);
     };
     let logout_hint_ok = match params.get("logout_hint") {
         None => true,
@@ -99,17 +101,17 @@ pub async fn end_session(state: &AppState, headers: &HeaderMap, params: &Params)
     };
     let tied = checked.hint_subject.as_ref() == Some(&session.subject) && logout_hint_ok;
     if tied {
-        end_browser_session(
+        let frames = end_browser_session(
             state,
             &session,
             "rp",
             checked.client.as_ref().map(ClientRecord::client_id),
         )
         .await;
-        return finish(state, &checked, true);
+        return finish(state, &checked, true, &frames);
     }
     let Some(value) = browser::cookie(headers, SESSION_COOKIE) else {
-        return finish(state, &checked, false);
+        return finish(state, &checked, false, &[]);
     };
     let csrf = confirm_csrf(&value);
     let mut page = logout_pages::confirm(&Confirm {
@@ -134,7 +136,7 @@ pub async fn confirm(state: &AppState, headers: &HeaderMap, form: &Params) -> Re
     };
     let Some((session, _)) = browser::current_session(state, headers).await? else {
         // Already signed out (expired, or another tab): nothing to end.
-        return finish(state, &checked, false);
+        return finish(state, &checked, false, &[]);
     };
     let csrf_ok = browser::cookie(headers, SESSION_COOKIE)
         .zip(form.get("csrf"))
@@ -147,7 +149,7 @@ pub async fn confirm(state: &AppState, headers: &HeaderMap, form: &Params) -> Re
     if form.get("decision").map(String::as_str) != Some("logout") {
         return Ok(logout_pages::still_signed_in(checked.client_name()));
     }
-    end_browser_session(
+    let frames = end_browser_session(
         state,
         &session,
         "user",
@@ -155,16 +157,28 @@ pub async fn confirm(state: &AppState, headers: &HeaderMap, form: &Params) -> Re
     )
     .await;
     // The user confirmed on our page: that confirms the redirection too.
-    finish(state, &checked, true)
+    finish(state, &checked, true, &frames)
 }
 
-/// Ends `session` (the row; the caller clears the cookie) and logs it.
+/// Ends `session` (the row; the caller clears the cookie) and logs it. First
+/// the session's clients are told (back-channel logout tokens queued, refresh
+/// tokens of grants without `offline_access` revoked; [`super::backchannel`]);
+/// returns their front-channel logout URLs for the signed-out page.
 pub(crate) async fn end_browser_session(
     state: &AppState,
     session: &BrowserSessionRecord,
     by: &str,
     client_id: Option<&ClientId>,
-) {
+) -> Vec<Url> {
+    let frames = match &session.sid {
+        Some(sid) => super::backchannel::notify_session_end(state, sid)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "could not notify the clients of an ended session");
+                Vec::new()
+            }),
+        None => Vec::new(),
+    };
     match state.store.delete_browser_session(&session.session_hash).await {
         Ok(_) => {
             let detail = json!({ "by": by, "client_id": client_id.map(ClientId::as_str) });
@@ -172,6 +186,7 @@ pub(crate) async fn end_browser_session(
         }
         Err(err) => tracing::warn!(error = %err, "could not end a browser session"),
     }
+    frames
 }
 
 /// The `Set-Cookie` that removes the session cookie.
@@ -180,10 +195,15 @@ pub(crate) fn clear_cookie(state: &AppState) -> Result<HeaderValue> {
 }
 
 /// The answer once signed out: the redirect (when `redirect_ok`), else the
-/// signed-out page (with a link back when there is a validated URI).
-fn finish(state: &AppState, checked: &Checked, redirect_ok: bool) -> Result<Response> {
+/// signed-out page (with a link back when there is a validated URI). With
+/// front-channel logout `frames`, the redirect becomes a page that loads them
+/// and then moves on.
+fn finish(state: &AppState, checked: &Checked, redirect_ok: bool, frames: &[Url]) -> Result<Response> {
     let target = checked.target();
     let mut response = match (&target, redirect_ok) {
+        (Some(target), true) if !frames.is_empty() => {
+            logout_pages::signed_out_then_redirect(checked.client_name(), target, frames)
+        }
         (Some(target), true) => {
             let location = HeaderValue::from_str(target).map_err(|e| Error::internal(e.to_string()))?;
             (
@@ -195,15 +215,16 @@ fn finish(state: &AppState, checked: &Checked, redirect_ok: bool) -> Result<Resp
             )
                 .into_response()
         }
-        (link, _) => logout_pages::signed_out(checked.client_name(), link.as_deref()),
+        (link, _) => logout_pages::signed_out(checked.client_name(), link.as_deref(), frames),
     };
     response.headers_mut().append(header::SET_COOKIE, clear_cookie(state)?);
     Ok(response)
 }
 
-/// The signed-out page after the account page's Sign out button.
-pub(crate) fn signed_out_here(state: &AppState) -> Result<Response> {
-    let mut response = logout_pages::signed_out(None, None);
+/// The signed-out page after the account page's Sign out button (with the
+/// front-channel logout `frames` of the ended session).
+pub(crate) fn signed_out_here(state: &AppState, frames: &[Url]) -> Result<Response> {
+    let mut response = logout_pages::signed_out(None, None, frames);
     response.headers_mut().append(header::SET_COOKIE, clear_cookie(state)?);
     Ok(response)
 }

@@ -3,8 +3,11 @@
 //! forms, no JavaScript, every value escaped; the frame is the browser flows'
 //! ([`crate::authorize::pages::page`]).
 
-use axum::http::StatusCode;
+use std::collections::BTreeSet;
+
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
+use url::Url;
 
 use crate::authorize::pages::{escape, page};
 
@@ -52,8 +55,10 @@ pub fn confirm(view: &Confirm<'_>) -> Response {
 }
 
 /// "You are signed out", with a link back to the application when there is a
-/// validated post-logout redirect URI.
-pub fn signed_out(client_name: Option<&str>, link: Option<&str>) -> Response {
+/// validated post-logout redirect URI, and an invisible iframe per
+/// front-channel logout URI of the session's clients
+/// ([Front-Channel Logout §3](https://openid.net/specs/openid-connect-frontchannel-1_0.html#OPLogout)).
+pub fn signed_out(client_name: Option<&str>, link: Option<&str>, frames: &[Url]) -> Response {
     let back = match link {
         Some(href) => format!(
             "<p><a href=\"{}\">Return to {}</a></p>",
@@ -62,11 +67,71 @@ pub fn signed_out(client_name: Option<&str>, link: Option<&str>) -> Response {
         ),
         None => String::new(),
     };
-    page(
+    let mut response = page(
         StatusCode::OK,
         "Signed out",
-        &format!("<h1>You are signed out</h1><p role=\"status\">You are signed out of this server.</p>{back}"),
-    )
+        &format!(
+            "<h1>You are signed out</h1><p role=\"status\">You are signed out of this server.</p>{back}{}",
+            iframes(frames)
+        ),
+    );
+    allow_frames(&mut response, frames);
+    response
+}
+
+/// Signed out, on the way back to the application: the front-channel logout
+/// iframes load, then the page moves on by itself after a moment (a
+/// `<meta http-equiv="refresh">`, no JavaScript) or when the user follows the link.
+pub fn signed_out_then_redirect(client_name: Option<&str>, target: &str, frames: &[Url]) -> Response {
+    let body = format!(
+        "<meta http-equiv=\"refresh\" content=\"{FRAME_SECONDS};url={url}\">\
+         <h1>You are signed out</h1><p role=\"status\">You are signed out of this server.</p>\
+         <p><a href=\"{url}\">Continue to {name}</a></p>{frames}",
+        url = escape(target),
+        name = escape(client_name.unwrap_or("the application")),
+        frames = iframes(frames),
+    );
+    let mut response = page(StatusCode::OK, "Signed out", &body);
+    allow_frames(&mut response, frames);
+    response
+}
+
+/// Seconds the front-channel iframes get before the page moves on.
+const FRAME_SECONDS: u32 = 2;
+
+/// One invisible iframe per front-channel logout URI.
+fn iframes(frames: &[Url]) -> String {
+    frames
+        .iter()
+        .map(|url| {
+            format!(
+                "<iframe class=\"frontchannel-logout\" src=\"{}\" title=\"Signing out of {}\" \
+                 width=\"0\" height=\"0\" hidden></iframe>",
+                escape(url.as_str()),
+                escape(url.host_str().unwrap_or("an application")),
+            )
+        })
+        .collect()
+}
+
+/// Adds the frames' origins to the page's CSP `frame-src` (the pages' policy
+/// is `default-src 'none'`, which would block them).
+fn allow_frames(response: &mut Response, frames: &[Url]) {
+    let origins: BTreeSet<String> = frames.iter().map(|u| u.origin().ascii_serialization()).collect();
+    if origins.is_empty() {
+        return;
+    }
+    let current = response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let sources: Vec<String> = origins.into_iter().collect();
+    let csp = format!("{current}; frame-src {}", sources.join(" "));
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
 }
 
 /// The user chose to stay signed in.

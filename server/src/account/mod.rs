@@ -10,6 +10,7 @@
 //! (`outband_account`, path `/account`) whose hash the form must carry. Both
 //! cookies are `SameSite=Lax`, so cross-site posts arrive without them anyway.
 
+pub mod backchannel;
 pub mod logout;
 pub mod logout_pages;
 pub mod pages;
@@ -182,7 +183,7 @@ pub async fn login(state: &AppState, headers: &HeaderMap, address: &str, form: &
             )
         }
     };
-    let cookie = browser::start_session(state, &user.subject, state.now()).await?;
+    let cookie = browser::start_session(state, headers, &user.subject, state.now()).await?;
     let mut response = see_other("/account?done=signed-in");
     response.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(response)
@@ -241,7 +242,7 @@ pub async fn revoke_device(state: &AppState, headers: &HeaderMap, form: &Params)
 pub async fn sign_out(state: &AppState, headers: &HeaderMap, form: &Params) -> Result<Response> {
     let Some((session, _, csrf)) = signed_in(state, headers).await? else {
         // Not signed in (any more): nothing to end.
-        return logout::signed_out_here(state);
+        return logout::signed_out_here(state, &[]);
     };
     let matches: bool = form
         .get("csrf")
@@ -249,8 +250,8 @@ pub async fn sign_out(state: &AppState, headers: &HeaderMap, form: &Params) -> R
     if !matches {
         return Ok(stale_form());
     }
-    logout::end_browser_session(state, &session, "user", None).await;
-    logout::signed_out_here(state)
+    let frames = logout::end_browser_session(state, &session, "user", None).await;
+    logout::signed_out_here(state, &frames)
 }
 
 /// `POST /account/password`: current password, new password twice. The
@@ -293,8 +294,16 @@ pub async fn change_password(state: &AppState, headers: &HeaderMap, address: &st
                 .delete_other_browser_sessions(&user.subject, &browser::hash(&value))
                 .await?
         }
-        None => 0,
+        None => Vec::new(),
     };
+    // Their clients get back-channel logout tokens (those browsers are not
+    // here to show front-channel iframes).
+    for sid in ended.iter().flatten() {
+        if let Err(err) = backchannel::notify_session_end(state, sid).await {
+            tracing::warn!(error = %err, "could not notify the clients of an ended session");
+        }
+    }
+    let ended = ended.len();
     audit(
         state,
         &user.subject,

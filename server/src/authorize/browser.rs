@@ -107,8 +107,24 @@ pub async fn current_session(
     Ok(user.map(|user| (session, user)))
 }
 
-/// Starts a login session for `subject`; returns its `Set-Cookie`.
-pub async fn start_session(state: &AppState, subject: &Subject, auth_time: i64) -> Result<HeaderValue> {
+/// Starts a login session for `subject`; returns its `Set-Cookie`. When the
+/// browser already holds a session of the same user (a new sign-in, e.g.
+/// `prompt=login`), the new one replaces it and keeps its `sid`, so the
+/// clients that got ID tokens in it are still told when it ends.
+pub async fn start_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    subject: &Subject,
+    auth_time: i64,
+) -> Result<HeaderValue> {
+    let previous = current_session(state, headers)
+        .await?
+        .map(|(session, _)| session)
+        .filter(|session| &session.subject == subject);
+    let sid = previous
+        .as_ref()
+        .and_then(|session| session.sid.clone())
+        .unwrap_or_else(crate::account::backchannel::new_sid);
     let value = random_token();
     state
         .store
@@ -117,8 +133,12 @@ pub async fn start_session(state: &AppState, subject: &Subject, auth_time: i64) 
             subject: subject.clone(),
             auth_time,
             expires_at: auth_time + SESSION_LIFETIME,
+            sid: Some(sid),
         })
         .await?;
+    if let Some(previous) = previous {
+        state.store.delete_browser_session(&previous.session_hash).await?;
+    }
     set_cookie(state, SESSION_COOKIE, &value, "/", SESSION_LIFETIME)
 }
 

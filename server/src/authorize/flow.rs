@@ -11,12 +11,14 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use outband_protocol::{ErrorCode, Password};
 
+use crate::acr::Level;
 use crate::authorize::browser::{self, LoginOutcome, INTERACTION_LIFETIME};
 use crate::authorize::hybrid;
 use crate::authorize::pages::{self, ConsentForm, LoginForm};
 use crate::authorize::request::{self, AuthorizationRequest, Params, Rejection, REQUEST_URI_PREFIX};
 use crate::authorize::request_object;
 use crate::authorize::response::{self, ResponseTarget};
+use crate::claims::CodeClaims;
 use crate::error::{Error, Result};
 use crate::profile::Policy;
 use crate::state::AppState;
@@ -130,6 +132,11 @@ pub async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> Res
         .ok_or(Rejection::Page("The application is not registered here.".into()))?;
     let params = effective_params(state, &client, params).await?;
     let mut request = request::validate(&params, &client)?;
+    // The browser signs users in with a password only: an essential acr it
+    // cannot reach fails at once (OpenID Connect Core §5.5.1.1), not after the login.
+    if let Err(error) = browser_acr(&request) {
+        return Err(request.refuse(&client, error));
+    }
     if let Err(error) =
         crate::grant_management::check(state, client.client_id(), request.grant_management.as_ref(), None).await
     {
@@ -194,6 +201,7 @@ pub async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> Res
                     &target,
                     session.subject.clone(),
                     session.auth_time,
+                    Some(session),
                 )
                 .await?);
             }
@@ -337,7 +345,7 @@ pub async fn login(state: &AppState, headers: &HeaderMap, address: &str, form: P
         }
     };
     let now = state.now();
-    let session_cookie = browser::start_session(state, &user.subject, now).await?;
+    let session_cookie = browser::start_session(state, headers, &user.subject, now).await?;
     if !state
         .store
         .set_interaction_user(&record.id_hash, &user.subject, now)
@@ -404,7 +412,12 @@ pub async fn decide(state: &AppState, headers: &HeaderMap, form: Params) -> Resu
         let error = Error::new(ErrorCode::AccessDenied, "the user denied the request");
         return Ok(response::error(state, &target, request.state.as_deref(), &error));
     }
-    issue_code(state, &client, &request, &target, subject, auth_time).await
+    // The browser session the user signed in with (its `sid` goes in the ID token).
+    let session = browser::current_session(state, headers)
+        .await?
+        .map(|(session, _)| session)
+        .filter(|session| session.subject == subject);
+    issue_code(state, &client, &request, &target, subject, auth_time, session.as_ref()).await
 }
 
 /// Issues the code of an approved request (after the consent page, or at once
@@ -416,6 +429,7 @@ async fn issue_code(
     target: &ResponseTarget,
     subject: outband_protocol::Subject,
     auth_time: i64,
+    session: Option<&crate::store::BrowserSessionRecord>,
 ) -> Result<Response> {
     if request.hinted_subject.as_ref().is_some_and(|hinted| hinted != &subject) {
         // OpenID Connect Core §3.1.2.1: the hinted user is not the one who signed in.
@@ -425,6 +439,14 @@ async fn issue_code(
         );
         return Ok(response::error(state, target, request.state.as_deref(), &error));
     }
+    let acr = match browser_acr(request) {
+        Ok(acr) => acr,
+        Err(error) => return Ok(response::error(state, target, request.state.as_deref(), &error)),
+    };
+    let claims = CodeClaims {
+        acr,
+        request: request.claims.clone().unwrap_or_default(),
+    };
     let code = random_token();
     let code_hash = browser::hash(&code);
     let expires_at = state.now() + CODE_LIFETIME;
@@ -453,6 +475,22 @@ async fn issue_code(
             return Ok(response::error(state, target, request.state.as_deref(), &error));
         }
     }
+    // OpenID Connect Back-/Front-Channel Logout: the session's clients.
+    let sid = session.and_then(|s| s.sid.as_deref());
+    if let (Some(session), Some(sid)) = (session, sid) {
+        if request.scope.contains("openid") {
+            crate::account::backchannel::record_client(
+                state,
+                sid,
+                &request.client_id,
+                &subject,
+                &grant_id,
+                &request.scope,
+                session.expires_at,
+            )
+            .await?;
+        }
+    }
     state
         .store
         .insert_authorization_code(&AuthorizationCodeRecord {
@@ -470,15 +508,33 @@ async fn issue_code(
             expires_at,
             used: false,
             dpop_jkt: request.dpop_jkt.clone(),
+            sid: sid.map(str::to_owned),
+            claims: claims.to_stored(),
         })
         .await?;
     let mut params = vec![("code", code.clone())];
     if request.response_type.has_id_token() {
-        let id_token = hybrid::front_channel_id_token(state, client, request, &code, &subject, auth_time)?;
+        let id_token = hybrid::front_channel_id_token(
+            state,
+            client,
+            request,
+            &code,
+            &subject,
+            auth_time,
+            claims.acr.as_deref(),
+            sid,
+        )?;
         params.push(("id_token", id_token));
     }
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Ok(response::deliver(state, target, &params, request.state.as_deref()))
+}
+
+/// The `acr` of a browser sign-in (a password, [`Level::Password`]) for
+/// `request`: `None` when it asks for none; `access_denied` when it insists on
+/// one a password cannot reach ([`crate::claims::acr_for`]).
+fn browser_acr(request: &AuthorizationRequest) -> Result<Option<String>> {
+    crate::claims::acr_for(Level::Password, request.acr_values.as_deref(), request.claims.as_ref())
 }
 
 /// Whether `details` carry a `payment_initiation` (a one-off approval).

@@ -58,7 +58,11 @@ pub fn check_request(policy: Policy, response_type: ResponseType, scope: &Scope,
 /// The ID token of the authorization response for `code`: the usual claims
 /// (with `nonce`, `auth_time`, `amr`), `c_hash` and, when the request had a
 /// `state`, `s_hash` (Core §3.3.2.11, FAPI 1 Advanced §5.2.2.2): the left half of
-/// the hash of the value with the ID token's alg (SHA-256 for ES256/PS256/RS256).
+/// the hash of the value with the ID token's alg (SHA-256 for ES256/PS256/RS256);
+/// `acr` when the request asked for one ([`crate::claims::acr_for`]). The
+/// user claims of the `claims` parameter wait for the token endpoint's ID
+/// token, which does not pass through the browser.
+#[allow(clippy::too_many_arguments)] // each is one claim's source
 pub fn front_channel_id_token(
     state: &AppState,
     client: &ClientRecord,
@@ -66,9 +70,15 @@ pub fn front_channel_id_token(
     code: &str,
     subject: &Subject,
     auth_time: UnixTime,
+    acr: Option<&str>,
+    sid: Option<&str>,
 ) -> Result<String> {
     let alg = id_token_alg(client);
     let mut extra = Map::new();
+    // The browser session's id (Back-/Front-Channel Logout).
+    if let Some(sid) = sid {
+        extra.insert("sid".into(), json!(sid));
+    }
     extra.insert("c_hash".into(), json!(half_hash_for(alg, code)));
     if let Some(value) = &request.state {
         extra.insert("s_hash".into(), json!(half_hash_for(alg, value)));
@@ -84,7 +94,7 @@ pub fn front_channel_id_token(
             client,
             subject,
             auth_time,
-            acr: None,
+            acr,
             amr: Some(&amr),
             access_token: None,
             refresh_token: None,

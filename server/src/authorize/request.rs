@@ -99,6 +99,13 @@ pub struct AuthorizationRequest {
     /// [`crate::authorize::flow::start`], which can verify the hint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hinted_subject: Option<outband_protocol::Subject>,
+    /// Requested authentication context classes, in order of preference
+    /// ([OpenID Connect Core §3.1.2.1](https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest); voluntary, [`crate::acr`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<String>,
+    /// The `claims` parameter ([`crate::claims`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<crate::claims::ClaimsRequest>,
 }
 
 /// Why a request was refused.
@@ -255,6 +262,8 @@ fn check_request(params: &Params, client: &ClientRecord) -> Result<Authorization
         dpop_jkt: crate::authorize::dpop_binding::requested_jkt(params)?,
         consent: None,
         hinted_subject: None,
+        acr_values: bounded(params, "acr_values")?,
+        claims: get("claims").map(crate::claims::parse).transpose()?,
     })
 }
 

@@ -8,6 +8,10 @@
 //! delivered; a 4xx is final (retrying cannot help); a 5xx, timeout or refused
 //! connection is retried with exponential backoff up to [`MAX_ATTEMPTS`].
 //! Bearer tokens and push bodies (which hold tokens) are sealed at rest.
+//!
+//! The same outbox carries OpenID Connect back-channel logout tokens (kind
+//! `backchannel_logout`, [`crate::account::backchannel`]), with the same
+//! retries.
 
 use std::future::Future;
 use std::time::Duration;
@@ -80,7 +84,11 @@ async fn deliver(state: &AppState, n: &NotificationRecord) -> Result<()> {
     let body: Value = serde_json::from_str(&open(&n.body_sealed)?).map_err(|e| Error::internal(e.to_string()))?;
     let url = url::Url::parse(&n.endpoint).map_err(|e| Error::internal(e.to_string()))?;
     let now = state.now();
-    let outcome = state.outbound.post_json(&url, Some(&bearer), &body).await;
+    let outcome = match n.kind {
+        // OpenID Connect Back-Channel Logout: a form POST of a token signed now.
+        NotificationKind::BackchannelLogout => crate::account::backchannel::send(state, n, &url, &body).await?,
+        NotificationKind::Ping | NotificationKind::Push => state.outbound.post_json(&url, Some(&bearer), &body).await,
+    };
     let (retry, error) = match outcome {
         Ok(outcome) if outcome.is_success() => {
             state.store.mark_notification_delivered(n.id, now).await?;

@@ -488,6 +488,11 @@ async fn notify(state: &AppState, record: &CibaRequestRecord, kind: Notification
             state.store.mark_redeemed(&record.id, state.now()).await?;
             serde_json::to_value(tokens).map_err(|e| Error::internal(e.to_string()))?
         }
+        (NotificationKind::BackchannelLogout, _) => {
+            return Err(Error::internal(
+                "a CIBA request has no back-channel logout notification",
+            ))
+        }
         (NotificationKind::Push, other) => {
             let error = if other == CibaState::Expired {
                 ErrorCode::ExpiredToken

@@ -78,6 +78,19 @@ pub struct ClientAddArgs {
     /// Logout; repeat for several).
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<url::Url>,
+    /// Where logout tokens are POSTed when the user's session ends (OpenID
+    /// Connect Back-Channel Logout).
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<url::Url>,
+    /// Logout tokens must carry `sid`.
+    #[arg(long)]
+    pub backchannel_logout_session_required: bool,
+    /// The page framed on the signed-out page (OpenID Connect Front-Channel Logout).
+    #[arg(long)]
+    pub frontchannel_logout_uri: Option<url::Url>,
+    /// The framed URL gets `iss` and `sid`.
+    #[arg(long)]
+    pub frontchannel_logout_session_required: bool,
     /// Require signed CIBA requests with this alg.
     #[arg(long)]
     pub request_signing_alg: Option<SigningAlg>,
@@ -313,6 +326,10 @@ async fn client_add(store: &Store, args: ClientAddArgs, json_out: bool) -> anyho
             m.backchannel_client_notification_endpoint = args.notification_endpoint.clone();
             m.redirect_uris = args.redirect_uris.clone();
             m.post_logout_redirect_uris = args.post_logout_redirect_uris.clone();
+            m.backchannel_logout_uri = args.backchannel_logout_uri.clone();
+            m.backchannel_logout_session_required = args.backchannel_logout_session_required;
+            m.frontchannel_logout_uri = args.frontchannel_logout_uri.clone();
+            m.frontchannel_logout_session_required = args.frontchannel_logout_session_required;
             m.backchannel_authentication_request_signing_alg = args.request_signing_alg;
             m.backchannel_user_code_parameter = args.user_code;
             m.dpop_bound_access_tokens = args.dpop;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::enroll::device_jwk;
+use crate::acr::{split, Level};
 use crate::auth::dpop::key_for_header;
 use crate::ciba::lifecycle;
 use crate::error::{Error, Result};
@@ -24,8 +25,9 @@ use crate::store::{CibaDecision, CibaState, DeviceRecord};
 pub const DECISION_JWT_TYPE: &str = "outband-decision+jwt";
 /// How far a decision's `iat` may be from our clock, in seconds.
 pub const DECISION_IAT_LEEWAY: i64 = 120;
-/// The `acr` of an approval made on an enrolled device.
-pub const DEVICE_ACR: &str = "urn:outband:acr:device";
+/// The `acr` of an approval made on an enrolled device (unless the request's
+/// `acr_values` name another it satisfies, [`crate::acr`]).
+pub const DEVICE_ACR: &str = crate::acr::DEVICE;
 /// Most `amr` values a decision may carry, and their longest length.
 const MAX_AMR: usize = 10;
 const MAX_AMR_LEN: usize = 32;
@@ -170,7 +172,8 @@ pub async fn apply(state: &AppState, device: &DeviceRecord, id: &str, decision_j
         approve,
         device_id: Some(device.id.clone()),
         amr: Some(json!(checked.amr).to_string()),
-        acr: approve.then(|| DEVICE_ACR.to_owned()),
+        // CIBA Core §7.1: the first requested acr the device satisfies, else its own.
+        acr: approve.then(|| Level::Device.choose(split(request.acr_values.as_deref())).to_owned()),
         deny_reason: match checked.choice {
             Choice::Approve => None,
             Choice::Deny => Some("denied".to_owned()),

@@ -26,20 +26,9 @@ pub const GRANT_TYPES: [GrantType; 4] = [
 
 /// Scopes with a meaning of their own to OpenID Connect (the UserInfo claims they release).
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "phone"];
-/// Claims the ID token and UserInfo endpoint can carry.
-const CLAIMS: [&str; 11] = [
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "auth_time",
-    "nonce",
-    "name",
-    "preferred_username",
-    "email",
-    "phone_number",
-];
+/// Claims the ID token and UserInfo endpoint can carry (besides the user
+/// claims of [`crate::claims::USER_CLAIMS`]).
+const CLAIMS: [&str; 9] = ["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid"];
 
 /// Algorithms accepted for signed CIBA requests (the union over profiles; each
 /// client is further held to its profile's list).
@@ -128,10 +117,24 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
             crate::grant_management::SCOPE_REVOKE,
             crate::consents::SCOPE_CONSENTS,
         ])),
-        claims_supported: strings(&mut CLAIMS.iter().copied().chain([crate::consents::authorize::INTENT_CLAIM])),
+        claims_supported: strings(
+            &mut CLAIMS
+                .iter()
+                .chain(crate::claims::USER_CLAIMS.iter())
+                .copied()
+                .chain([crate::consents::authorize::INTENT_CLAIM]),
+        ),
+        acr_values_supported: strings(&mut crate::acr::SUPPORTED.iter().copied()),
         authorization_endpoint: Some(settings.endpoint("/authorize")),
         userinfo_endpoint: Some(settings.endpoint("/userinfo")),
         end_session_endpoint: Some(settings.endpoint("/logout")),
+        // OpenID Connect Back-/Front-Channel Logout ([`crate::account::backchannel`]):
+        // ID tokens of browser sessions carry `sid`, and so do logout tokens and,
+        // when the client asks, the front-channel iframes' URLs.
+        backchannel_logout_supported: Some(true),
+        backchannel_logout_session_supported: Some(true),
+        frontchannel_logout_supported: Some(true),
+        frontchannel_logout_session_supported: Some(true),
         pushed_authorization_request_endpoint: Some(settings.endpoint("/par")),
         // Per client (metadata or profile), not for every client.
         require_pushed_authorization_requests: Some(false),
@@ -156,7 +159,8 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         // The union over profiles (CIBA_REQUEST_ALGS); each client is held to its profile's list.
         request_object_signing_alg_values_supported: strings(&mut CIBA_REQUEST_ALGS.iter().map(|a| a.as_str())),
         request_uri_parameter_supported: Some(false),
-        // Read for the UK Open Banking `openbanking_intent_id` claim ([`crate::consents`]); other requested claims are voluntary to us.
+        // `id_token` and `userinfo` members, `acr` (essential values are enforced) and the UK
+        // Open Banking `openbanking_intent_id` ([`crate::claims`], [`crate::consents`]).
         claims_parameter_supported: Some(true),
         tls_client_certificate_bound_access_tokens: mtls.map(|_| true),
         mtls_endpoint_aliases,

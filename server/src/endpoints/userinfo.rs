@@ -2,7 +2,9 @@
 //! `GET` or `POST /userinfo` with an access token carrying `openid`, presented
 //! as its binding asks (Bearer, or DPoP with a proof; [`ResourceAuth`]). The
 //! claims follow the token's scope (§5.4): `profile` → `name`,
-//! `preferred_username`; `email` → `email`; `phone` → `phone_number`. A client
+//! `preferred_username`; `email` → `email`; `phone` → `phone_number`; and
+//! those the authorization asked for in `claims.userinfo` (§5.5,
+//! [`crate::claims`]), whatever the scope. A client
 //! that registered `userinfo_signed_response_alg` gets them as a signed JWT.
 
 use axum::extract::State;
@@ -16,7 +18,9 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::dpop;
 use crate::auth::resource::{challenge_error, ResourceAuth};
+use crate::claims::user_claims;
 use crate::error::{Error, Result};
+use crate::grant_management::consent::claims_of;
 use crate::state::AppState;
 
 /// `GET`/`POST /userinfo`; answers carry a fresh `DPoP-Nonce`.
@@ -43,21 +47,12 @@ async fn userinfo(State(state): State<AppState>, auth: ResourceAuth) -> Result<i
         .await?
         .filter(|u| !u.locked)
         .ok_or_else(no_user)?;
-    let scope = &auth.token.scope;
-    let mut claims = Map::new();
+    let mut names = claims_of(&auth.token.scope);
+    if let Some(grant_id) = &auth.token.grant_id {
+        names.extend(state.store.userinfo_claims(grant_id).await?);
+    }
+    let mut claims = user_claims(&user, names.iter().map(String::as_str));
     claims.insert("sub".into(), json!(user.subject.as_str()));
-    if scope.contains("profile") {
-        claims.insert("preferred_username".into(), json!(user.username));
-        if let Some(name) = &user.name {
-            claims.insert("name".into(), json!(name));
-        }
-    }
-    if let (true, Some(email)) = (scope.contains("email"), &user.email) {
-        claims.insert("email".into(), json!(email));
-    }
-    if let (true, Some(phone)) = (scope.contains("phone"), &user.phone) {
-        claims.insert("phone_number".into(), json!(phone));
-    }
     let client = state.client(auth.client_id()).await?;
     match client.and_then(|c| c.metadata.userinfo_signed_response_alg) {
         Some(alg) => Ok(signed(&state, auth.client_id(), alg, claims)?.into_response()),

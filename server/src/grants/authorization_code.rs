@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::auth::AuthenticatedClient;
 use crate::authorize::browser::hash;
 use crate::authorize::pkce::{self, PkceMethod};
+use crate::claims::{user_claims, CodeClaims};
 use crate::error::{Error, Result};
 use crate::id_token::{issue_id_token_with, IdTokenClaims};
 use crate::state::AppState;
@@ -95,9 +96,10 @@ pub async fn exchange(
             }
         }
     }
-    if state.store.user(&code.subject).await?.is_none_or(|u| u.locked) {
+    let Some(user) = state.store.user(&code.subject).await?.filter(|u| !u.locked) else {
         return Err(Error::invalid_grant("the user can no longer be issued tokens"));
-    }
+    };
+    let claims = CodeClaims::from_stored(code.claims.as_deref())?;
     let approved: Option<Value> = code
         .authorization_details
         .as_deref()
@@ -115,6 +117,11 @@ pub async fn exchange(
         },
     )
     .await?;
+    let userinfo = claims.request.userinfo_names();
+    if !userinfo.is_empty() {
+        // Kept with the grant, so UserInfo answers them for every access token of it.
+        state.store.set_userinfo_claims(&grant_id, &userinfo).await?;
+    }
     let cnf = Confirmation::of_request(possession);
     let token_type = cnf.token_type();
     let grant = AccessGrant {
@@ -128,8 +135,13 @@ pub async fn exchange(
     let UserTokens { access, refresh } = issue_user_tokens(state, grant, Some(&grant_id)).await?;
     let id_token = if code.scope.contains("openid") {
         let amr = json!(["pwd"]);
+        // The user claims the `claims` parameter asked for in the ID token, whatever the scope.
+        let mut extra = user_claims(&user, claims.request.id_token.keys().map(String::as_str));
+        // The browser session's id (Back-/Front-Channel Logout).
+        if let Some(sid) = &code.sid {
+            extra.insert("sid".into(), json!(sid));
+        }
         // UK Open Banking: the consent named by `openbanking_intent_id` goes back in the ID token.
-        let mut extra = serde_json::Map::new();
         if let Some(intent) = crate::consents::authorize::intent_claim(state, &grant_id).await? {
             extra.insert(crate::consents::authorize::INTENT_CLAIM.into(), json!(intent));
         }
@@ -139,7 +151,7 @@ pub async fn exchange(
                 client,
                 subject: &code.subject,
                 auth_time: code.auth_time,
-                acr: None,
+                acr: claims.acr.as_deref(),
                 amr: Some(&amr),
                 access_token: Some(&access.token),
                 refresh_token: None,

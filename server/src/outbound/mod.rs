@@ -1,5 +1,6 @@
-//! Every request the server sends: to clients' `jwks_uri`, and to CIBA ping and
-//! push notification endpoints (DESIGN "Outbound calls").
+//! Every request the server sends: to clients' `jwks_uri`, to CIBA ping and
+//! push notification endpoints, and back-channel logout tokens to clients'
+//! `backchannel_logout_uri` (DESIGN "Outbound calls").
 //!
 //! One [`OutboundClient`], built once from [`OutboundSettings`] and kept in
 //! `AppState`, applies the whole policy so no caller can forget a part of it:
@@ -244,6 +245,29 @@ impl OutboundClient {
         };
         // The reply body is of no interest, but is read (within the limit) so
         // the connection can be reused.
+        let _ = self.read_limited(response).await;
+        Ok(outcome)
+    }
+
+    /// `POST url` with an `application/x-www-form-urlencoded` body (a
+    /// back-channel logout token). Outcomes and errors as [`Self::post_json`].
+    pub async fn post_form(&self, url: &Url, form: &[(&str, &str)]) -> Result<PostOutcome, OutboundError> {
+        self.check_destination(url)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = self
+            .http
+            .post(url.clone())
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            )
+            .body(body);
+        let response = self.send(request, url).await?;
+        let outcome = PostOutcome {
+            status: response.status().as_u16(),
+        };
         let _ = self.read_limited(response).await;
         Ok(outcome)
     }

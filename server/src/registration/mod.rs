@@ -340,6 +340,7 @@ fn check_served(state: &AppState, metadata: &ClientMetadata) -> std::result::Res
             "backchannel_client_notification_endpoint",
             &metadata.backchannel_client_notification_endpoint,
         ),
+        ("backchannel_logout_uri", &metadata.backchannel_logout_uri),
     ] {
         if let Some(url) = url {
             policy.check_url(url).map_err(|why| format!("{field}: {why}"))?;

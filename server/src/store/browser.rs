@@ -47,6 +47,10 @@ pub struct BrowserSessionRecord {
     pub auth_time: UnixTime,
     /// When it ends.
     pub expires_at: UnixTime,
+    /// The session id of ID tokens issued in this session (`sid`,
+    /// [Back-Channel Logout §2.1](https://openid.net/specs/openid-connect-backchannel-1_0.html#ClaimsContents));
+    /// `None` for sessions started before it existed.
+    pub sid: Option<String>,
 }
 
 /// An authorization code ([RFC 6749 §4.1.2](https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2)).
@@ -81,6 +85,10 @@ pub struct AuthorizationCodeRecord {
     /// The DPoP key thumbprint the code is bound to ([RFC 9449 §10](https://www.rfc-editor.org/rfc/rfc9449#section-10)):
     /// the token request must carry a proof signed by that key.
     pub dpop_jkt: Option<String>,
+    /// The `sid` of the browser session the code was issued in (its ID token carries it).
+    pub sid: Option<String>,
+    /// The ID token's `acr` and the `claims` request, as JSON ([`crate::claims::CodeClaims`]).
+    pub claims: Option<String>,
 }
 
 fn interaction_from_row(row: &AnyRow) -> Result<InteractionRecord, StoreError> {
@@ -113,13 +121,16 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCodeRecord, StoreError> {
         expires_at: column(row, "expires_at")?,
         used: column::<i64>(row, "used")? != 0,
         dpop_jkt: column(row, "dpop_jkt")?,
+        sid: column(row, "sid")?,
+        claims: column(row, "claims")?,
     })
 }
 
 const INTERACTION_COLUMNS: &str =
     "id_hash, browser_hash, csrf_hash, client_id, request, subject, auth_time, created_at, expires_at";
 const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, subject, scope, nonce, code_challenge, \
-                            code_challenge_method, authorization_details, auth_time, grant_id, expires_at, used, dpop_jkt";
+                            code_challenge_method, authorization_details, auth_time, grant_id, expires_at, used, dpop_jkt, sid, \
+                            claims";
 
 impl Store {
     /// Records an authorization request in progress.
@@ -199,12 +210,13 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all, fields(subject = %record.subject), err(level = "debug"))]
     pub async fn insert_browser_session(&self, record: &BrowserSessionRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO browser_sessions (session_hash, subject, auth_time, expires_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO browser_sessions (session_hash, subject, auth_time, expires_at, sid) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(record.session_hash.as_str())
         .bind(record.subject.as_str())
         .bind(record.auth_time)
         .bind(record.expires_at)
+        .bind(record.sid.as_deref())
         .execute(&self.pool)
         .await
         .map_err(StoreError::conflict_as("a session with this id"))?;
@@ -219,7 +231,7 @@ impl Store {
         now: UnixTime,
     ) -> Result<Option<BrowserSessionRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT session_hash, subject, auth_time, expires_at FROM browser_sessions \
+            "SELECT session_hash, subject, auth_time, expires_at, sid FROM browser_sessions \
              WHERE session_hash = $1 AND expires_at > $2",
         )
         .bind(session_hash)
@@ -233,6 +245,7 @@ impl Store {
                     subject: Subject::new(column::<String>(row, "subject")?),
                     auth_time: column(row, "auth_time")?,
                     expires_at: column(row, "expires_at")?,
+                    sid: column(row, "sid")?,
                 })
             })
             .transpose()
@@ -249,15 +262,20 @@ impl Store {
     }
 
     /// Ends every session of `subject` except the one with hash `keep` (a
-    /// password change signs the user out elsewhere); how many ended.
+    /// password change signs the user out elsewhere); the `sid` of each ended
+    /// session (`None` for sessions older than `sid`), for back-channel logout.
     #[tracing::instrument(level = "debug", skip_all, fields(subject = %subject), err(level = "debug"))]
-    pub async fn delete_other_browser_sessions(&self, subject: &Subject, keep: &str) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM browser_sessions WHERE subject = $1 AND session_hash <> $2")
+    pub async fn delete_other_browser_sessions(
+        &self,
+        subject: &Subject,
+        keep: &str,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let rows = sqlx::query("DELETE FROM browser_sessions WHERE subject = $1 AND session_hash <> $2 RETURNING sid")
             .bind(subject.as_str())
             .bind(keep)
-            .execute(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-        Ok(result.rows_affected())
+        rows.iter().map(|row| column(row, "sid")).collect()
     }
 
     /// Records an issued authorization code.
@@ -265,7 +283,7 @@ impl Store {
     pub async fn insert_authorization_code(&self, code: &AuthorizationCodeRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(code.code_hash.as_str())
         .bind(code.client_id.as_str())
@@ -281,6 +299,8 @@ impl Store {
         .bind(code.expires_at)
         .bind(super::flag(code.used))
         .bind(code.dpop_jkt.as_deref())
+        .bind(code.sid.as_deref())
+        .bind(code.claims.as_deref())
         .execute(&self.pool)
         .await
         .map_err(StoreError::conflict_as("an authorization code with this value"))?;
@@ -371,6 +391,7 @@ impl Store {
         for (statement, before) in [
             ("DELETE FROM authorization_interactions WHERE expires_at < $1", now),
             ("DELETE FROM browser_sessions WHERE expires_at < $1", now),
+            ("DELETE FROM session_clients WHERE expires_at < $1", now),
             ("DELETE FROM pushed_authorization_requests WHERE expires_at < $1", now),
             ("DELETE FROM authorization_codes WHERE expires_at < $1", codes_before),
         ] {
@@ -454,6 +475,8 @@ mod tests {
             expires_at: 160,
             used: false,
             dpop_jkt: None,
+            sid: Some("sid-1".into()),
+            claims: Some(r#"{"acr":"urn:outband:acr:pwd"}"#.into()),
         }
     }
 

@@ -208,6 +208,10 @@ pub enum NotificationKind {
     Ping,
     /// Push mode: carries the token response (or the error).
     Push,
+    /// Not CIBA: an OpenID Connect Back-Channel Logout token for the client's
+    /// `backchannel_logout_uri` (`crate::account::backchannel`); its
+    /// `ciba_request_id` is `logout:{jti}`.
+    BackchannelLogout,
 }
 
 impl NotificationKind {
@@ -216,6 +220,7 @@ impl NotificationKind {
         match self {
             Self::Ping => "ping",
             Self::Push => "push",
+            Self::BackchannelLogout => "backchannel_logout",
         }
     }
 
@@ -224,6 +229,7 @@ impl NotificationKind {
         match value {
             "ping" => Some(Self::Ping),
             "push" => Some(Self::Push),
+            "backchannel_logout" => Some(Self::BackchannelLogout),
             _ => None,
         }
     }
@@ -312,7 +318,11 @@ mod tests {
             assert_eq!(state.to_string(), state.as_str());
         }
         assert_eq!(CibaState::parse("Pending"), None);
-        for kind in [NotificationKind::Ping, NotificationKind::Push] {
+        for kind in [
+            NotificationKind::Ping,
+            NotificationKind::Push,
+            NotificationKind::BackchannelLogout,
+        ] {
             assert_eq!(NotificationKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(NotificationKind::parse("poll"), None);

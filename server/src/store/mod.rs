@@ -20,6 +20,7 @@
 //!   `registrations.rs`: dynamically registered clients' registration access tokens;
 //!   `consents.rs`: lodging-intent consent resources ([`ConsentRecord`]).
 //! - `grants.rs`: grants (FAPI Grant Management) and the grant intents of authorizations in progress.
+//! - `requested_claims.rs`: the UserInfo claims a grant's authorization asked for (`claims` parameter).
 //! - [`testing`]: `fresh_store()` for tests (SQLite by default, PostgreSQL with
 //!   `OUTBAND_TEST_BACKEND=postgres`), and `conformance.rs`, the one suite every
 //!   backend must pass.
@@ -64,6 +65,8 @@ mod payments;
 mod records;
 mod refresh_rotation;
 mod registrations;
+mod requested_claims;
+mod session_clients;
 #[doc(hidden)]
 pub mod testing;
 mod tokens;
@@ -88,6 +91,7 @@ pub use outbox::{DEFAULT_NOTIFICATION_LIST_LIMIT, MAX_NOTIFICATION_LIST_LIMIT};
 pub use payments::{PaymentRecord, RefundOutcome, RefundRecord, MAX_REFERENCE_MATCHES};
 pub use records::*;
 pub use registrations::RegistrationRecord;
+pub use session_clients::SessionClientRecord;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

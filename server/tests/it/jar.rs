@@ -9,7 +9,7 @@ use crate::browser_support::{redeem_with, Browser, Live, CHALLENGE, REDIRECT_URI
 use crate::support::{client_assertion, ClientKey, TestServer, ISSUER, T0};
 
 /// An OIDC `private_key_jwt` client `signer` for the code flow; returns its key.
-async fn signer(server: &TestServer) -> ClientKey {
+pub async fn signer(server: &TestServer) -> ClientKey {
     let key = server.add_jwt_client("signer", SigningAlg::ES256, Profile::Oidc).await;
     let mut client = server
         .state
@@ -26,7 +26,7 @@ async fn signer(server: &TestServer) -> ClientKey {
 }
 
 /// A request object signed by `key`, with claims overridable (`null` removes one).
-fn request_object(key: &SigningKey, overrides: Value) -> String {
+pub fn request_object(key: &SigningKey, overrides: Value) -> String {
     let mut claims = json!({
         "iss": "signer",
         "client_id": "signer",
@@ -53,7 +53,7 @@ fn request_object(key: &SigningKey, overrides: Value) -> String {
     key.sign(None, claims.as_object().unwrap()).unwrap()
 }
 
-fn authorize_with(request: &str, outer: &[(&str, &str)]) -> String {
+pub fn authorize_with(request: &str, outer: &[(&str, &str)]) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query.append_pair("client_id", "signer").append_pair("request", request);
     for (k, v) in outer {

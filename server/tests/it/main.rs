@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod account;
+mod acr_claims;
 mod api_support;
 mod authorize;
+mod backchannel_logout;
 mod browser_support;
 mod ciba;
 mod ciba_admin;

@@ -10,7 +10,7 @@ use crate::device_support::proof;
 use crate::browser_support::{authorize_path, redeem, Browser, Live, CHALLENGE, REDIRECT_URI, VERIFIER, WEB};
 use crate::support::{client_assertion, ClientKey, TestServer, ISSUER, T0};
 
-async fn push(live: &Live, client_id: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+pub async fn push(live: &Live, client_id: &str, extra: &[(&str, &str)]) -> (u16, Value) {
     let mut form: std::collections::BTreeMap<&str, &str> = [
         ("response_type", "code"),
         ("redirect_uri", REDIRECT_URI),
@@ -34,7 +34,7 @@ async fn push(live: &Live, client_id: &str, extra: &[(&str, &str)]) -> (u16, Val
     (status, reply.json().await.unwrap())
 }
 
-fn authorize_with(client_id: &str, request_uri: &str) -> String {
+pub fn authorize_with(client_id: &str, request_uri: &str) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", client_id)
         .append_pair("request_uri", request_uri)

@@ -15,7 +15,7 @@ async fn token(live: &Live, scope: &str) -> String {
     tokens["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn userinfo(live: &Live, token: Option<&str>, post: bool) -> (u16, Value) {
+pub async fn userinfo(live: &Live, token: Option<&str>, post: bool) -> (u16, Value) {
     let client = reqwest::Client::new();
     let url = format!("{}/userinfo", live.base);
     let mut request = if post { client.post(url) } else { client.get(url) };
