@@ -216,6 +216,14 @@ pub fn set_settings<R: Runtime>(
             autostart.disable()
         };
         changed.map_err(|err| CommandError::internal("changing start at login", err))?;
+        #[cfg(target_os = "linux")]
+        if settings.start_at_login {
+            if let Err(err) = crate::autostart::quote_exec(&app) {
+                // An entry that cannot start the app is worse than none.
+                let _ = autostart.disable();
+                return Err(CommandError::internal("changing start at login", err));
+            }
+        }
     }
     state.save_settings(settings)?;
     get_settings(app, state)

@@ -9,11 +9,14 @@
 //! - `state.rs`: unlocked sessions (keys stay here), account statuses and the request cards.
 //! - `watch.rs`: one `Session::watch` per unlocked account, forwarded to the webview as
 //!   [`UiEvent`]s on [`EVENT`], with desktop notifications and the tray count (`tray.rs`).
-//! - `deep_link.rs`: `outband://enroll?...` links; `settings.rs`: the settings screen's file.
+//! - `deep_link.rs`: `outband://enroll?...` links; `settings.rs`: the settings screen's file;
+//!   `autostart.rs`: the Linux autostart entry's `Exec=` line, quoted.
 //! - `ui/`: the static frontend (no npm, no network: its CSP allows only IPC).
 //!
 //! The data directory is `$OUTBAND_AUTHENTICATOR_DIR`, else the platform's app data directory.
 
+#[cfg(target_os = "linux")]
+mod autostart;
 mod commands;
 mod deep_link;
 mod error;
@@ -24,7 +27,7 @@ mod watch;
 
 use std::path::PathBuf;
 
-use outband_authenticator_core::{system_clock, Authenticator};
+use outband_authenticator_core::{system_clock, Authenticator, KeyStorage};
 use tauri::{App, AppHandle, Manager, Runtime, WindowEvent};
 
 pub use commands::UnlockReport;
@@ -39,6 +42,10 @@ pub const MAIN_WINDOW: &str = "main";
 /// The environment variable that chooses the data directory.
 pub const DIR_ENV: &str = "OUTBAND_AUTHENTICATOR_DIR";
 
+/// The environment variable that keeps new keys in files: `file` (anything else: the
+/// OS keyring when one answers, else the file).
+pub const KEY_STORE_ENV: &str = "OUTBAND_AUTHENTICATOR_KEY_STORE";
+
 /// The argument autostart passes: start hidden, in the tray.
 const MINIMIZED_ARG: &str = "--minimized";
 
@@ -49,6 +56,9 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// Tray icon, `outband://` registration, hide-on-close: off in mock-runtime tests.
     pub desktop: bool,
+    /// Where new keys go; None: the OS keyring when one answers, else the 0600 file
+    /// (the core's default). `Some(KeyStorage::File)`: always the file.
+    pub key_storage: Option<KeyStorage>,
 }
 
 impl Options {
@@ -57,6 +67,7 @@ impl Options {
         Self {
             data_dir: std::env::var_os(DIR_ENV).map(PathBuf::from),
             desktop: true,
+            key_storage: (std::env::var(KEY_STORE_ENV).as_deref() == Ok("file")).then_some(KeyStorage::File),
         }
     }
 }
@@ -129,7 +140,10 @@ fn setup<R: Runtime>(app: &mut App<R>, options: &Options) -> Result<(), Box<dyn 
         Some(dir) => dir.clone(),
         None => app.path().app_data_dir()?,
     };
-    let auth = Authenticator::open(dir)?;
+    let mut auth = Authenticator::open(dir)?;
+    if let Some(storage) = options.key_storage {
+        auth = auth.with_key_storage(storage);
+    }
     app.manage(AppState::new(auth, system_clock())?);
     if options.desktop {
         if let Err(err) = tray::create(app) {

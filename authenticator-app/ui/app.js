@@ -177,7 +177,8 @@ function accountItem(view) {
 
   const device = document.createElement("p");
   device.className = "account-device";
-  device.textContent = `${view.device_name} · ${view.alg.toUpperCase()} · added ${new Date(view.enrolled_at * 1000).toLocaleDateString()}`;
+  const key = view.key_storage === "os_keyring" ? "key in the system keyring" : "key in a private file";
+  device.textContent = `${view.device_name} · ${view.alg.toUpperCase()} · ${key} · added ${new Date(view.enrolled_at * 1000).toLocaleDateString()}`;
   li.append(who, device);
 
   if (view.status.state === "disconnected") {

@@ -33,7 +33,8 @@ impl Device {
         device
     }
 
-    /// `outband-device --dir <dir> --pin-file <pin> <args>`.
+    /// `outband-device --dir <dir> --pin-file <pin> --key-store file <args>` (the key in the
+    /// temporary directory, never in the keyring of the desktop the tests run on).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&binaries().device);
         command
@@ -41,6 +42,7 @@ impl Device {
             .arg(self.dir.path().join("data"))
             .arg("--pin-file")
             .arg(self.dir.path().join("pin"))
+            .args(["--key-store", "file"])
             .args(args)
             .stdin(Stdio::null());
         command

@@ -153,6 +153,8 @@ fn start_device(bin: &Path, demo: &Path, link: &str, children: &mut Children) ->
             .arg(&device_dir)
             .arg("--pin-file")
             .arg(&pin_file)
+            // A throwaway device: its key stays in the demo directory, out of the user's keyring.
+            .args(["--key-store", "file"])
             .args(args);
         command
     };

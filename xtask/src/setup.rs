@@ -54,6 +54,12 @@ const PACKAGES: &[Group] = &[
         needed_for: Need::Always,
         packages: &["tmux"],
     },
+    // The authenticator keeps its sealed keys in the OS keyring: its tests run GNOME Keyring
+    // on a private session bus (dbus-run-session) and look the entry up with secret-tool.
+    Group {
+        needed_for: Need::Always,
+        packages: &["dbus-daemon", "gnome-keyring", "libsecret-tools"],
+    },
     // `test` fuzzes the live server's OpenAPI with schemathesis, installed from PyPI into a venv.
     Group {
         needed_for: Need::Always,
@@ -88,6 +94,8 @@ const PACKAGES: &[Group] = &[
             "dbus-bin",
             // xdotool: the GUI test hides the window, to see a request arrive in the background.
             "xdotool",
+            // gdbus: the GUI test reads the tray icon's label and menu (dbusmenu) from the bus.
+            "libglib2.0-bin",
             "fonts-dejavu-core",
         ],
     },

@@ -3,8 +3,9 @@
 //!
 //! Layout: `accounts.json` (public metadata of every account, 0600),
 //! `keys/<id>.sealed` (each account's key and credential sealed under its PIN,
-//! see [`crate::keystore`]) and `history.jsonl` (decisions). The directory is
-//! created 0700; every file is written atomically.
+//! see [`crate::keystore`], when it is not in the OS keyring) and
+//! `history.jsonl` (decisions). The directory is created 0700; every file is
+//! written atomically.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -77,7 +78,8 @@ impl std::fmt::Display for AccountId {
 pub enum KeyStorage {
     /// `keys/<id>.sealed` in the data directory (0600).
     File,
-    /// The OS keyring (feature `os-keyring`).
+    /// The OS keyring (Secret Service, Keychain, Credential Manager): service
+    /// `outband-device`, user = the account id. Needs the feature `os-keyring` (default).
     OsKeyring,
 }
 
@@ -112,6 +114,8 @@ pub struct Authenticator {
     dir: Arc<PathBuf>,
     http: reqwest::Client,
     clock: Clock,
+    /// Where new keys go first (the OS keyring, else the file; or the file only).
+    key_storage: KeyStorage,
 }
 
 /// Serialises every read-modify-write of an accounts.json in this process, across
@@ -146,7 +150,22 @@ impl Authenticator {
             dir: Arc::new(dir),
             http: default_http_client()?,
             clock: system_clock(),
+            key_storage: KeyStorage::OsKeyring,
         })
+    }
+
+    /// Where the keys of new accounts go: [`KeyStorage::OsKeyring`] (the default)
+    /// puts them in the OS keyring when one answers and in the 0600 file otherwise;
+    /// [`KeyStorage::File`] always in the file. Existing accounts keep theirs.
+    pub fn with_key_storage(mut self, storage: KeyStorage) -> Self {
+        self.key_storage = storage;
+        self
+    }
+
+    /// The 0600 file that holds account `id`'s sealed key when its
+    /// [`Account::key_storage`] is [`KeyStorage::File`].
+    pub fn key_file(&self, id: &AccountId) -> PathBuf {
+        self.keys().file(id)
     }
 
     /// Uses `http` for every call to a server.
@@ -175,7 +194,7 @@ impl Authenticator {
     }
 
     fn keys(&self) -> KeyStore {
-        KeyStore::new(&self.dir)
+        KeyStore::new(&self.dir, self.key_storage)
     }
 
     /// Every account, oldest first.
@@ -286,11 +305,13 @@ impl Authenticator {
             private_jwk: private.as_ref().clone(),
             device_credential: enrolled.device_credential,
         };
-        let (pin, seal_id) = (pin.clone(), id.clone());
-        let blob = tokio::task::spawn_blocking(move || keystore::seal(&secrets, &pin, &seal_id))
-            .await
-            .map_err(|e| Error::storage("sealing the key", e))??;
-        let key_storage = self.keys().store(&id, &blob)?;
+        let (pin, seal_id, keys) = (pin.clone(), id.clone(), self.keys());
+        let key_storage = tokio::task::spawn_blocking(move || {
+            let blob = keystore::seal(&secrets, &pin, &seal_id)?;
+            keys.store(&seal_id, &blob)
+        })
+        .await
+        .map_err(|e| Error::storage("sealing the key", e))??;
         let account = Account {
             id,
             issuer: invite.issuer.clone(),
@@ -307,7 +328,7 @@ impl Authenticator {
             accounts.retain(|a| a.id != stored.id);
             accounts.push(stored);
         })?;
-        tracing::info!(account = %account.id, issuer = %account.issuer, "enrolled");
+        tracing::info!(account = %account.id, issuer = %account.issuer, key_storage = ?account.key_storage, "enrolled");
         Ok(account)
     }
 
@@ -316,7 +337,8 @@ impl Authenticator {
         self.keys().load(&account.id, account.key_storage)
     }
 
-    /// Unseal the account's key with the PIN (Error::WrongPin otherwise).
+    /// Unseal the account's key with the PIN (Error::WrongPin otherwise). Blocks (Argon2, and the
+    /// OS keyring when the key is there): call from blocking code.
     pub fn unlock(&self, id: &AccountId, pin: &Pin) -> Result<Session, Error> {
         let account = self.account(id)?;
         let blob = self.sealed(&account)?;
@@ -354,7 +376,15 @@ impl Authenticator {
             Err(err) if force => tracing::warn!(error = %err, "the key cannot be read; removing anyway"),
             Err(err) => return Err(err),
         }
-        self.keys().delete(&account.id, account.key_storage)?;
+        let (keys, key_id, storage) = (self.keys(), account.id.clone(), account.key_storage);
+        let deleted = tokio::task::spawn_blocking(move || keys.delete(&key_id, storage))
+            .await
+            .map_err(|e| Error::storage("deleting the key", e))?;
+        match deleted {
+            Ok(()) => {}
+            Err(err) if force => tracing::warn!(error = %err, "the sealed key could not be deleted; removing anyway"),
+            Err(err) => return Err(err),
+        }
         self.update_accounts(|accounts| accounts.retain(|a| a.id != account.id))?;
         tracing::info!(account = %account.id, "removed");
         Ok(())

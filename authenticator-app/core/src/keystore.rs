@@ -10,9 +10,11 @@
 //! blobs. A wrong PIN fails the GCM tag check: [`Error::WrongPin`].
 //!
 //! ## Storage
-//! The sealed blob (JSON) goes to `keys/<id>.sealed` (0600, written atomically)
-//! or, with the `os-keyring` feature and where the OS keyring works, to the
-//! keyring ([`KeyStorage::OsKeyring`]).
+//! The sealed blob (JSON) goes to the OS keyring ([`KeyStorage::OsKeyring`]:
+//! Secret Service, Keychain, Credential Manager) when one answers, and to
+//! `keys/<id>.sealed` (0600, written atomically) otherwise: no session bus, no
+//! Secret Service, a locked or failing keyring, or [`KeyStorage::File`] chosen.
+//! Each account records where its key went, so keys already in files keep working.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,9 +38,6 @@ const ARGON2_T_COST: u32 = 2;
 const ARGON2_P_COST: u32 = 1;
 /// Format version of a sealed blob.
 const SEALED_VERSION: u32 = 1;
-/// The keyring service name.
-#[cfg(feature = "os-keyring")]
-const KEYRING_SERVICE: &str = "outband-device";
 
 /// The user's PIN. Debug = "Pin([redacted])". 4..=64 chars, no control chars.
 #[derive(Clone)]
@@ -251,32 +250,33 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 #[derive(Clone, Debug)]
 pub(crate) struct KeyStore {
     keys_dir: PathBuf,
+    /// Where new keys go: the OS keyring first (falling back to the file), or the file only.
+    preferred: KeyStorage,
 }
 
 impl KeyStore {
-    pub(crate) fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path, preferred: KeyStorage) -> Self {
         Self {
             keys_dir: dir.join("keys"),
+            preferred,
         }
     }
 
-    fn file(&self, id: &AccountId) -> PathBuf {
+    /// The 0600 file of account `id`'s sealed key.
+    pub(crate) fn file(&self, id: &AccountId) -> PathBuf {
         self.keys_dir.join(format!("{}.sealed", id.0))
     }
 
-    /// Stores a sealed blob: in the OS keyring when the feature is on and it
-    /// works, else in the 0600 file. Returns where it went.
+    /// Stores a sealed blob: in the OS keyring when it is preferred and answers
+    /// (and gives the blob back unchanged), else in the 0600 file. Returns where it went.
+    /// Blocks (the keyring is a D-Bus round trip or a prompt away): call from blocking code.
     pub(crate) fn store(&self, id: &AccountId, blob: &str) -> Result<KeyStorage, Error> {
-        #[cfg(feature = "os-keyring")]
-        {
-            match keyring::Entry::new(KEYRING_SERVICE, &id.0).and_then(|entry| {
-                entry.set_password(blob)?;
-                // Read it back: some backends accept writes they cannot serve.
-                entry.get_password().map(|read| read == blob)
-            }) {
-                Ok(true) => return Ok(KeyStorage::OsKeyring),
-                Ok(false) => tracing::warn!("the OS keyring did not keep the key; using a file"),
-                Err(err) => tracing::info!(error = %err, "no usable OS keyring; the sealed key goes to a file"),
+        if self.preferred == KeyStorage::OsKeyring {
+            match os_keyring::store(id, blob) {
+                Ok(()) => return Ok(KeyStorage::OsKeyring),
+                Err(why) => {
+                    tracing::info!(account = %id, reason = %why, "no usable OS keyring: the sealed key goes to a 0600 file")
+                }
             }
         }
         create_private_dir(&self.keys_dir)?;
@@ -284,7 +284,7 @@ impl KeyStore {
         Ok(KeyStorage::File)
     }
 
-    /// Reads a sealed blob.
+    /// Reads a sealed blob. Blocks: call from blocking code.
     pub(crate) fn load(&self, id: &AccountId, storage: KeyStorage) -> Result<String, Error> {
         match storage {
             KeyStorage::File => {
@@ -292,11 +292,11 @@ impl KeyStore {
                 std::fs::read_to_string(&path)
                     .map_err(|e| Error::storage(&format!("cannot read the sealed key {}", path.display()), e))
             }
-            KeyStorage::OsKeyring => load_keyring(id),
+            KeyStorage::OsKeyring => os_keyring::load(id),
         }
     }
 
-    /// Deletes a sealed blob (missing is fine).
+    /// Deletes a sealed blob (missing is fine). Blocks: call from blocking code.
     pub(crate) fn delete(&self, id: &AccountId, storage: KeyStorage) -> Result<(), Error> {
         match storage {
             KeyStorage::File => match std::fs::remove_file(self.file(id)) {
@@ -304,38 +304,135 @@ impl KeyStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(Error::storage("cannot delete the sealed key", e)),
             },
-            KeyStorage::OsKeyring => delete_keyring(id),
+            KeyStorage::OsKeyring => os_keyring::delete(id),
         }
     }
 }
 
+/// The OS keyring through the `keyring` crate: service [`os_keyring::SERVICE`],
+/// user = the account id, secret = the sealed blob (never anything unsealed).
+///
+/// Every call runs on a thread of its own and is waited for with a time limit:
+/// the Secret Service backend must not run on an async runtime's thread (the
+/// `keyring` docs warn of deadlocks), and a keyring that shows an unlock prompt
+/// nobody answers (a headless session) must not hang enrollment. A store that
+/// gives up leaves the late write to delete itself, so the key is in one place.
 #[cfg(feature = "os-keyring")]
-fn load_keyring(id: &AccountId) -> Result<String, Error> {
-    keyring::Entry::new(KEYRING_SERVICE, &id.0)
-        .and_then(|entry| entry.get_password())
-        .map_err(|e| Error::storage("cannot read the key from the OS keyring", e))
-}
+mod os_keyring {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
 
-#[cfg(not(feature = "os-keyring"))]
-fn load_keyring(_id: &AccountId) -> Result<String, Error> {
-    Err(Error::Storage(
-        "this account's key is in the OS keyring, but this build has no keyring support (feature os-keyring)".into(),
-    ))
-}
+    use crate::{AccountId, Error};
 
-#[cfg(feature = "os-keyring")]
-fn delete_keyring(id: &AccountId) -> Result<(), Error> {
-    match keyring::Entry::new(KEYRING_SERVICE, &id.0).and_then(|entry| entry.delete_credential()) {
-        Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-        Err(e) => Err(Error::storage("cannot delete the key from the OS keyring", e)),
+    /// The keyring service name (Secret Service attribute `service`).
+    pub(crate) const SERVICE: &str = "outband-device";
+    /// How long enrollment waits for the keyring (an unlock prompt included) before using the file.
+    const STORE_WAIT: Duration = Duration::from_secs(30);
+    /// How long reading or deleting a key waits for the keyring (an unlock prompt included).
+    const READ_WAIT: Duration = Duration::from_secs(120);
+
+    /// Runs `call` on its own thread; at most `wait`.
+    fn on_own_thread<T: Send + 'static>(
+        wait: Duration,
+        call: impl FnOnce() -> Result<T, keyring::Error> + Send + 'static,
+    ) -> Result<Result<T, keyring::Error>, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("os-keyring".into())
+            .spawn(move || {
+                let _ = tx.send(call());
+            })
+            .map_err(|e| format!("cannot start a thread for the OS keyring: {e}"))?;
+        match rx.recv_timeout(wait) {
+            Ok(result) => Ok(result),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(format!(
+                "the OS keyring did not answer within {} s (is it locked?)",
+                wait.as_secs()
+            )),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err("the OS keyring call failed".into()),
+        }
+    }
+
+    /// Stores `blob` and reads it back; the reason when the keyring cannot keep it.
+    pub(crate) fn store(id: &AccountId, blob: &str) -> Result<(), String> {
+        let (user, blob) = (id.0.clone(), blob.to_owned());
+        let gave_up = Arc::new(AtomicBool::new(false));
+        let late = Arc::clone(&gave_up);
+        let stored = on_own_thread(STORE_WAIT, move || {
+            let entry = keyring::Entry::new(SERVICE, &user)?;
+            entry.set_password(&blob)?;
+            // Read it back: some backends accept writes they cannot serve.
+            let kept = entry.get_password().map(|read| read == blob);
+            if late.load(Ordering::SeqCst) || !matches!(kept, Ok(true)) {
+                // The caller went on with the file (or the keyring garbled it): no second copy.
+                let _ = entry.delete_credential();
+            }
+            kept
+        });
+        match stored {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err("the OS keyring did not give the key back unchanged".into()),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(why) => {
+                gave_up.store(true, Ordering::SeqCst);
+                Err(why)
+            }
+        }
+    }
+
+    /// Reads the blob of account `id`.
+    pub(crate) fn load(id: &AccountId) -> Result<String, Error> {
+        let user = id.0.clone();
+        match on_own_thread(READ_WAIT, move || keyring::Entry::new(SERVICE, &user)?.get_password()) {
+            Ok(Ok(blob)) => Ok(blob),
+            Ok(Err(keyring::Error::NoEntry)) => Err(Error::Storage(format!(
+                "the key of account {id} is no longer in the OS keyring (service {SERVICE}, user {id})"
+            ))),
+            Ok(Err(err)) => Err(Error::storage("cannot read the key from the OS keyring", err)),
+            Err(why) => Err(Error::Storage(format!(
+                "cannot read the key from the OS keyring: {why}"
+            ))),
+        }
+    }
+
+    /// Deletes the entry of account `id` (missing is fine).
+    pub(crate) fn delete(id: &AccountId) -> Result<(), Error> {
+        let user = id.0.clone();
+        match on_own_thread(READ_WAIT, move || {
+            keyring::Entry::new(SERVICE, &user)?.delete_credential()
+        }) {
+            Ok(Ok(()) | Err(keyring::Error::NoEntry)) => Ok(()),
+            Ok(Err(err)) => Err(Error::storage("cannot delete the key from the OS keyring", err)),
+            Err(why) => Err(Error::Storage(format!(
+                "cannot delete the key from the OS keyring: {why}"
+            ))),
+        }
     }
 }
 
+/// Built without the `os-keyring` feature: every new key goes to the file.
 #[cfg(not(feature = "os-keyring"))]
-fn delete_keyring(_id: &AccountId) -> Result<(), Error> {
-    Err(Error::Storage(
-        "this account's key is in the OS keyring, but this build has no keyring support (feature os-keyring)".into(),
-    ))
+mod os_keyring {
+    use crate::{AccountId, Error};
+
+    const MISSING: &str = "this build has no OS keyring support (feature os-keyring)";
+
+    pub(crate) fn store(_id: &AccountId, _blob: &str) -> Result<(), String> {
+        Err(MISSING.into())
+    }
+
+    pub(crate) fn load(_id: &AccountId) -> Result<String, Error> {
+        Err(Error::Storage(format!(
+            "this account's key is in the OS keyring, but {MISSING}"
+        )))
+    }
+
+    pub(crate) fn delete(_id: &AccountId) -> Result<(), Error> {
+        Err(Error::Storage(format!(
+            "this account's key is in the OS keyring, but {MISSING}"
+        )))
+    }
 }
 
 #[cfg(test)]

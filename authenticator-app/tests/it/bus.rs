@@ -123,3 +123,130 @@ fn parse(text: &str) -> Vec<Message> {
     }
     messages
 }
+
+/// The tray icon as a panel reads it: the AppIndicator's `org.kde.StatusNotifierItem` object
+/// (its `XAyatanaLabel`, the count beside the icon) and its `com.canonical.dbusmenu` menu,
+/// called with `gdbus`. libayatana-appindicator exports both on the session bus even when
+/// no StatusNotifierWatcher runs. It has no `ToolTip` property: a tooltip is not shown on Linux.
+pub struct Tray {
+    address: String,
+    sender: String,
+    path: String,
+}
+
+impl Tray {
+    /// The tray icon that sent the last `org.kde.StatusNotifierItem` signal in `messages`.
+    pub fn find(address: &str, messages: &[Message]) -> Result<Self> {
+        let signal = messages
+            .iter()
+            .rev()
+            .find(|m| m.header.contains("interface=org.kde.StatusNotifierItem;"))
+            .context("no signal from a tray icon on the bus")?;
+        let field = |key| header_field(&signal.header, key).with_context(|| format!("no {key} in {}", signal.header));
+        Ok(Self {
+            address: address.to_owned(),
+            sender: field("sender")?.to_owned(),
+            path: field("path")?.to_owned(),
+        })
+    }
+
+    fn property(&self, name: &str) -> Result<String> {
+        call(
+            &self.address,
+            &self.sender,
+            &self.path,
+            "org.freedesktop.DBus.Properties.Get",
+            &["org.kde.StatusNotifierItem", name],
+        )
+    }
+
+    /// The label shown beside the icon (`XAyatanaLabel`).
+    pub fn label(&self) -> Result<String> {
+        let reply = self.property("XAyatanaLabel")?;
+        // (<'1'>,)
+        Ok(quoted_strings(&reply).into_iter().next().unwrap_or_default())
+    }
+
+    /// The labels of the menu's entries, in order (separators have none).
+    pub fn menu(&self) -> Result<Vec<String>> {
+        let reply = self.property("Menu")?;
+        // (<objectpath '/org/ayatana/NotificationItem/.../Menu'>,)
+        let menu = quoted_strings(&reply)
+            .into_iter()
+            .next()
+            .with_context(|| format!("no menu path in {reply}"))?;
+        let layout = call(
+            &self.address,
+            &self.sender,
+            &menu,
+            "com.canonical.dbusmenu.GetLayout",
+            &["0", "-1", "[]"],
+        )?;
+        // (uint32 2, (0, {...}, [<(2, {'label': <'1 pending request'>}, @av [])>, ...]))
+        Ok(layout
+            .split("'label': <")
+            .skip(1)
+            .filter_map(|rest| quoted_strings(rest).into_iter().next())
+            .collect())
+    }
+
+    /// Waits until the menu's entries are `entries`.
+    pub async fn wait_for_menu(&self, timeout: Duration, entries: &[&str]) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let menu = self.menu()?;
+            if menu == entries {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the tray menu is {menu:?}, not {entries:?}, after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The single-quoted strings in GVariant text, in order (`\'` unescaped).
+fn quoted_strings(text: &str) -> Vec<String> {
+    let mut strings = Vec::new();
+    let mut chars = text.chars();
+    while chars.by_ref().any(|c| c == '\'') {
+        let mut string = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => string.extend(chars.next()),
+                '\'' => break,
+                c => string.push(c),
+            }
+        }
+        strings.push(string);
+    }
+    strings
+}
+
+/// Calls `method` (`interface.Member`) with `args` (GVariant text) on `path` of `dest` on the bus
+/// at `address` with `gdbus`, and returns the reply as gdbus prints it (GVariant text).
+fn call(address: &str, dest: &str, path: &str, method: &str, args: &[&str]) -> Result<String> {
+    let output = Command::new("gdbus")
+        .args(["call", "--address", address, "--dest", dest, "--object-path", path])
+        .args(["--method", method, "--timeout", "10", "--"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running gdbus (Debian: libglib2.0-bin)")?;
+    if !output.status.success() {
+        bail!(
+            "gdbus call {method} on {dest} {path}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// The value after `key=` in a `dbus-monitor` header line (`sender=:1.5`, `path=/a/b;`).
+fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    header
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+        .map(|value| value.trim_end_matches(';'))
+}

@@ -11,7 +11,7 @@ use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::bus::{Message, Monitor};
+use crate::bus::{Message, Monitor, Tray};
 use crate::server::Server;
 use crate::webdriver::{missing_gui_programs, Display, Driver};
 
@@ -181,6 +181,12 @@ async fn run() -> Result<()> {
         })
         .await?;
 
+    // A panel reads the tray icon's menu over dbusmenu: the count is its first entry.
+    let tray = Tray::find(&driver.bus_address, &monitor.messages()?)?;
+    ensure!(tray.label()? == "1", "the tray label property");
+    tray.wait_for_menu(long, &["1 pending request", "Show Outband Authenticator", "Quit"])
+        .await?;
+
     let screenshot = app.screenshot().await?;
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir)?;
@@ -262,11 +268,13 @@ async fn run() -> Result<()> {
             .is_some_and(|g| g.contains("Corner Café") && g.contains("pay EUR 12.50")),
         "access: {grant}"
     );
-    // Nothing waits any more: the tray's label is cleared.
+    // Nothing waits any more: the tray's label is cleared, its menu says so.
     monitor
         .wait_for("the tray label to clear", long, |m| {
             (tray_label(m, 0).as_deref() == Some("")).then_some(())
         })
+        .await?;
+    tray.wait_for_menu(long, &["No pending requests", "Show Outband Authenticator", "Quit"])
         .await?;
     // That request arrived with the window in front (WebDriver focuses it): no notification.
     ensure!(
@@ -319,6 +327,8 @@ async fn run() -> Result<()> {
         .wait_for("the tray label \"1\" again", long, |m| {
             (tray_label(m, seen).as_deref() == Some("1")).then_some(())
         })
+        .await?;
+    tray.wait_for_menu(long, &["1 pending request", "Show Outband Authenticator", "Quit"])
         .await?;
 
     app.close().await.ok();

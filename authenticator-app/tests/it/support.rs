@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use outband_authenticator::{context, run_app, Options, MAIN_WINDOW};
+use outband_authenticator_core::KeyStorage;
 use serde_json::Value;
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
@@ -23,6 +24,8 @@ impl MockApp {
         let options = Options {
             data_dir: Some(dir.to_owned()),
             desktop: false,
+            // Never the keyring of the desktop the tests run on.
+            key_storage: Some(KeyStorage::File),
         };
         let mut app = run_app(mock_builder(), options).build(context()).unwrap();
         // `build` does not run the setup (config windows, our state): the first event-loop
@@ -82,6 +85,17 @@ where
     F: FnOnce(PathBuf) -> Fut,
     Fut: Future<Output = ()>,
 {
+    in_own_home_from(test, None, body);
+}
+
+/// [`in_own_home`], with the child started from a link to this test binary in a directory
+/// named `exe_dir` (beside the binary: a hard link needs the same file system), for paths
+/// with spaces and the like. The link and the directory are removed afterwards.
+pub fn in_own_home_from<F, Fut>(test: &str, exe_dir: Option<&str>, body: F)
+where
+    F: FnOnce(PathBuf) -> Fut,
+    Fut: Future<Output = ()>,
+{
     if let Some(home) = std::env::var_os(OWN_HOME_ENV) {
         let home = PathBuf::from(home);
         tokio::runtime::Builder::new_multi_thread()
@@ -94,15 +108,30 @@ where
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let output = Command::new(std::env::current_exe().unwrap())
+    let exe = std::env::current_exe().unwrap();
+    let linked = exe_dir.map(|name| {
+        let dir = exe.parent().unwrap().join(format!("{name} {}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join(exe.file_name().unwrap());
+        let _ = std::fs::remove_file(&link);
+        std::fs::hard_link(&exe, &link)
+            .or_else(|_| std::fs::copy(&exe, &link).map(|_| ()))
+            .unwrap();
+        (dir, link)
+    });
+    let program = linked.as_ref().map_or(exe.clone(), |(_, link)| link.clone());
+    let output = Command::new(&program)
         .args([test, "--exact", "--nocapture", "--test-threads", "1"])
         .env(OWN_HOME_ENV, home.path())
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path().join(".config"))
         .env("XDG_DATA_HOME", home.path().join(".local/share"))
         .env("XDG_CACHE_HOME", home.path().join(".cache"))
-        .output()
-        .unwrap();
+        .output();
+    if let Some((dir, _)) = &linked {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let output = output.unwrap();
     eprintln!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

@@ -60,11 +60,12 @@ fn on_path(program: &str) -> bool {
 }
 
 /// The programs the GUI test needs, with the Debian package of each (`cargo xtask setup` installs them).
-pub const GUI_PROGRAMS: [(&str, &str); 5] = [
+pub const GUI_PROGRAMS: [(&str, &str); 6] = [
     ("Xvfb", "xvfb"),
     ("WebKitWebDriver", "webkit2gtk-driver"),
     ("dbus-run-session", "dbus-daemon"),
     ("dbus-monitor", "dbus-bin"),
+    ("gdbus", "libglib2.0-bin"),
     ("xdotool", "xdotool"),
 ];
 

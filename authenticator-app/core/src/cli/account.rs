@@ -91,6 +91,7 @@ pub(super) async fn enroll(ctx: &Ctx, args: EnrollArgs) -> anyhow::Result<()> {
         account.alg
     );
     println!("account {}", account.id);
+    println!("{}", show::key_storage(&ctx.authenticator, &account));
     Ok(())
 }
 

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::{Authenticator, Error, Pin, Session};
+use crate::{Authenticator, Error, KeyStorage, Pin, Session};
 
 /// Outband's headless authentication device: enroll with an authorization
 /// server, receive its backchannel (CIBA) requests and approve or deny them.
@@ -49,6 +49,26 @@ struct GlobalArgs {
     /// Machine-readable output: JSON (one object per line for `watch`).
     #[arg(long, global = true)]
     json: bool,
+    /// Where `enroll` keeps the new key (sealed under the PIN): `auto`, the OS keyring
+    /// when one answers and a 0600 file otherwise; `file`, always the file.
+    #[arg(
+        long,
+        global = true,
+        env = "OUTBAND_DEVICE_KEY_STORE",
+        value_enum,
+        default_value = "auto",
+        value_name = "WHERE"
+    )]
+    key_store: KeyStoreArg,
+}
+
+/// `--key-store`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum KeyStoreArg {
+    /// The OS keyring when one answers, else the file.
+    Auto,
+    /// Always the 0600 file in the data directory.
+    File,
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,7 +171,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => default_dir()?,
     };
     let ctx = Ctx {
-        authenticator: Authenticator::open(dir)?,
+        authenticator: Authenticator::open(dir)?.with_key_storage(match cli.global.key_store {
+            KeyStoreArg::Auto => KeyStorage::OsKeyring,
+            KeyStoreArg::File => KeyStorage::File,
+        }),
         pin: pin::PinSource::new(cli.global.pin_file),
         json: cli.global.json,
     };
@@ -278,5 +301,7 @@ mod tests {
             "a code, link or --qr is required"
         );
         assert!(parse(&["outband-device", "enroll", "CODE", "--qr", "f.png"]).is_err());
+        assert!(parse(&["outband-device", "--key-store", "file", "enroll", "CODE"]).is_ok());
+        assert!(parse(&["outband-device", "--key-store", "usb", "enroll", "CODE"]).is_err());
     }
 }

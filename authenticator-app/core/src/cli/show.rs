@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::{Account, Grant, HistoryEntry, Removal, VerifiedRequest};
+use crate::{Account, Grant, HistoryEntry, KeyStorage, Removal, VerifiedRequest};
 
 /// A unix time as `2027-01-15T08:00:00Z`.
 pub(super) fn time(at: i64) -> String {
@@ -92,14 +92,29 @@ pub(super) fn account(account: &Account) -> String {
     } else {
         format!("enrolled {}", time(account.enrolled_at))
     };
+    let key = match account.key_storage {
+        KeyStorage::OsKeyring => "key in OS keyring",
+        KeyStorage::File => "key in file",
+    };
     format!(
-        "{}\t{}\t{}\t{}\t{}\t{status}",
+        "{}\t{}\t{}\t{}\t{}\t{key}\t{status}",
         account.id,
         account.username,
         account.issuer.as_str().trim_end_matches('/'),
         account.device_name,
         account.alg
     )
+}
+
+/// Where the account's sealed key is, in words.
+pub(super) fn key_storage(authenticator: &crate::Authenticator, account: &Account) -> String {
+    match account.key_storage {
+        KeyStorage::OsKeyring => "key sealed under the PIN in the OS keyring (service outband-device)".to_owned(),
+        KeyStorage::File => format!(
+            "key sealed under the PIN in {} (no OS keyring answered, or --key-store file)",
+            authenticator.key_file(&account.id).display()
+        ),
+    }
 }
 
 /// One decision per line.

@@ -16,7 +16,7 @@ use crate::support::{payment, request_id, with_users, PIN, WAIT};
 /// A data directory and a PIN file.
 pub(crate) struct Device {
     _dir: tempfile::TempDir,
-    data: PathBuf,
+    pub(crate) data: PathBuf,
     pin_file: PathBuf,
 }
 
@@ -32,7 +32,10 @@ impl Device {
         }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// The binary on this device's directory and PIN file. Its keys go to the 0600 file
+    /// (`--key-store file`): the tests never touch the keyring of the desktop they run on;
+    /// `os_keyring.rs` tests the default with a Secret Service of its own.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         self.command_with_pin(&self.pin_file, args)
     }
 
@@ -46,6 +49,7 @@ impl Device {
             .args(args)
             .env_remove("OUTBAND_DEVICE_DIR")
             .env_remove("OUTBAND_DEVICE_PIN_FILE")
+            .env("OUTBAND_DEVICE_KEY_STORE", "file")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .kill_on_drop(true);

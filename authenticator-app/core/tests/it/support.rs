@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use outband_authenticator_core::{Account, Authenticator, Clock, Invite, KeyAlg, Pin, Session, WatchEnd, WatchEvent};
+use outband_authenticator_core::{
+    Account, Authenticator, Clock, Invite, KeyAlg, KeyStorage, Pin, Session, WatchEnd, WatchEvent,
+};
 use outband_protocol::DeliveryMode;
 use outband_server::clock::Clock as _;
 use outband_server::test_server::TestServer;
@@ -41,8 +43,13 @@ pub fn server_clock(server: &TestServer) -> Clock {
     Arc::new(move || clock.now())
 }
 
+/// Keys in the 0600 file: the tests never touch the keyring of the desktop they run on
+/// (`os_keyring.rs` tests the keyring with a Secret Service of its own).
 pub fn authenticator(server: &TestServer, dir: &Path) -> Authenticator {
-    Authenticator::open(dir).unwrap().with_clock(server_clock(server))
+    Authenticator::open(dir)
+        .unwrap()
+        .with_clock(server_clock(server))
+        .with_key_storage(KeyStorage::File)
 }
 
 /// Enrolls a device for alice with an invitation link; returns it and the account.

@@ -90,6 +90,7 @@ async fn watch_on_a_terminal_approves_with_y_and_the_pin_and_denies_with_n() {
             pin_file.to_str().unwrap(),
         ])
         .args(["enroll", &link])
+        .env("OUTBAND_DEVICE_KEY_STORE", "file")
         .env_remove("OUTBAND_DEVICE_DIR")
         .env_remove("OUTBAND_DEVICE_PIN_FILE")
         .stdin(Stdio::null())
