@@ -119,12 +119,17 @@ impl Policy {
         matches!(self.profile, Profile::Fapi2Security | Profile::Fapi2MessageSigning)
     }
 
-    /// Whether every access token of the client must be sender-constrained, so a
-    /// token request without a DPoP proof is refused. FAPI 2.0 Security Profile,
-    /// "Requirements for authorization servers": "shall only issue
-    /// sender-constrained access tokens" (mutual TLS or DPoP). We hold FAPI 2
-    /// clients to DPoP; FAPI 1 Advanced, FAPI-CIBA and Open Finance Brasil ask for
-    /// certificate-bound tokens instead ([`Self::requires_certificate_bound_tokens`]).
+    /// Whether every access token of the client must be sender-constrained by
+    /// the client's choice of method: FAPI 2.0 Security Profile §5.3.2.1 "shall
+    /// only issue sender-constrained access tokens" using mutual TLS
+    /// ([RFC 8705](https://www.rfc-editor.org/rfc/rfc8705)) or DPoP
+    /// ([RFC 9449](https://www.rfc-editor.org/rfc/rfc9449)). A client registered
+    /// with `tls_client_certificate_bound_access_tokens` (RFC 8705 §3.4) gets
+    /// certificate-bound tokens and must send its certificate; any other client
+    /// must send a DPoP proof, else `invalid_dpop_proof`. A client that does both
+    /// gets tokens bound to both. FAPI 1 Advanced, FAPI-CIBA and Open Finance
+    /// Brasil bind every token to the certificate instead
+    /// ([`Self::requires_certificate_bound_tokens`]).
     pub fn requires_sender_constrained_tokens(self) -> bool {
         self.is_fapi2()
     }
@@ -316,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn fapi2_requires_dpop_with_nonces() {
+    fn fapi2_requires_sender_constrained_tokens_and_dpop_nonces() {
         for profile in [Profile::Fapi2Security, Profile::Fapi2MessageSigning] {
             assert!(Policy::of(profile).requires_sender_constrained_tokens(), "{profile}");
             assert!(Policy::of(profile).requires_dpop_nonce(), "{profile}");

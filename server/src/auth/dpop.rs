@@ -30,6 +30,7 @@ use outband_protocol::{ErrorCode, SigningAlg};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::auth::mtls;
 use crate::auth::resource::{challenge_error, TokenScheme};
 use crate::error::Error;
 use crate::profile::Policy;
@@ -283,11 +284,15 @@ pub fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, Error> {
 
 /// The proof of a token request ([RFC 9449 §5](https://www.rfc-editor.org/rfc/rfc9449#section-5)),
 /// checked for `client`: `None` when the request has none and the client may
-/// go without (it then gets Bearer tokens). A client registered with
-/// `dpop_bound_access_tokens` ([RFC 9449 §5.2](https://www.rfc-editor.org/rfc/rfc9449#section-5.2))
-/// or held by its profile to sender-constrained tokens must send one. The nonce
-/// is required when `[tokens] dpop_nonce = "required"` or the profile asks.
-/// Errors are token-endpoint style (400 `invalid_dpop_proof` / `use_dpop_nonce`).
+/// go without (it then gets Bearer tokens, or certificate-bound ones). A client
+/// registered with `dpop_bound_access_tokens`
+/// ([RFC 9449 §5.2](https://www.rfc-editor.org/rfc/rfc9449#section-5.2)) must
+/// send one; so must a client held by its profile to sender-constrained tokens
+/// ([`Policy::requires_sender_constrained_tokens`], FAPI 2) unless its tokens are
+/// certificate-bound instead ([`mtls::binds_tokens`]: the token endpoint then
+/// refuses a request without its client certificate). The nonce is required
+/// when `[tokens] dpop_nonce = "required"` or the profile asks. Errors are
+/// token-endpoint style (400 `invalid_dpop_proof` / `use_dpop_nonce`).
 pub async fn token_request_proof(
     state: &AppState,
     headers: &HeaderMap,
@@ -295,11 +300,12 @@ pub async fn token_request_proof(
 ) -> Result<Option<DpopProof>, Error> {
     let policy = Policy::of(client.metadata.profile);
     let Some(proof) = dpop_header(headers)? else {
-        if policy.requires_sender_constrained_tokens() {
+        if policy.requires_sender_constrained_tokens() && !mtls::binds_tokens(client) {
             return Err(Error::new(
                 ErrorCode::InvalidDpopProof,
                 format!(
-                    "the {} profile requires sender-constrained tokens: send a DPoP proof",
+                    "the {} profile requires sender-constrained tokens: send a DPoP proof, or register \
+                     tls_client_certificate_bound_access_tokens for certificate-bound tokens (RFC 8705)",
                     client.metadata.profile
                 ),
             ));

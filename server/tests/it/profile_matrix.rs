@@ -8,7 +8,9 @@ use outband_protocol::{Profile, SigningAlg as A, TokenEndpointAuthMethod as M};
 use serde_json::json;
 
 use crate::browser_support::{REDIRECT_URI, VERIFIER};
-use crate::profile_matrix_support::{refused, Answer, Matrix, Row, Sender, Via, CERT_DN, EVERY_ALG, EVERY_METHOD};
+use crate::profile_matrix_support::{
+    refused, Answer, Matrix, Row, Sender, Via, APP, CERT_DN, EVERY_ALG, EVERY_METHOD, MTLS_APP, TLS_APP,
+};
 use crate::support::ISSUER;
 
 const FAPI_METHODS: &[M] = &[M::PrivateKeyJwt, M::TlsClientAuth, M::SelfSignedTlsClientAuth];
@@ -61,7 +63,7 @@ static FAPI2_SECURITY: Row = Row {
     par_required: true,
     jar_required: false,
     algs: &[A::ES256, A::PS256, A::EdDSA],
-    sender: Sender::Dpop,
+    sender: Sender::DpopOrCertificate,
     issuer_only_aud: true,
     nonce_and_state: false,
     ..FAPI1_ADVANCED
@@ -297,7 +299,7 @@ async fn sender_constraint_and_lifetimes(m: &Matrix) {
             assert_eq!(bare.json["token_type"], "Bearer", "{p}");
             assert!(Matrix::access_claims(&bare).get("cnf").is_none(), "{p}: unbound");
         }
-        Sender::Dpop => bare.assert_error(400, "invalid_dpop_proof"),
+        Sender::DpopOrCertificate => bare.assert_error(400, "invalid_dpop_proof"),
         Sender::Certificate => bare.assert_error(400, "invalid_request"),
     }
     let reply = m.client_credentials(m.alg(), json!({})).await;
@@ -306,15 +308,112 @@ async fn sender_constraint_and_lifetimes(m: &Matrix) {
     let cnf = &Matrix::access_claims(&reply)["cnf"];
     match row.sender {
         Sender::OnRequest => assert!(cnf.is_null(), "{p}: {cnf}"),
-        Sender::Dpop => {
+        Sender::DpopOrCertificate => {
             assert_eq!(reply.json["token_type"], "DPoP", "{p}");
             assert!(cnf["jkt"].is_string(), "{p}: {cnf}");
+            assert!(cnf.get("x5t#S256").is_none(), "{p}: DPoP-bound only: {cnf}");
+            certificate_bound_tokens(m).await;
         }
         Sender::Certificate => {
             assert_eq!(reply.json["token_type"], "Bearer", "{p}");
             assert!(cnf["x5t#S256"].is_string(), "{p}: {cnf}");
         }
     }
+}
+
+/// FAPI 2's other sender constraint (FAPI 2.0 Security Profile §5.3.2.1, RFC
+/// 8705 §3): a client registered with `tls_client_certificate_bound_access_tokens`
+/// gets certificate-bound tokens over mutual TLS without a DPoP proof, whether
+/// it authenticates with `private_key_jwt` or `tls_client_auth`; without its
+/// certificate it is refused, and a certificate alone does not bind the tokens
+/// of a client that did not register for it. A full code flow, its refresh and
+/// UserInfo on such tokens; a request with both a proof and the certificate
+/// gets a token bound to both.
+async fn certificate_bound_tokens(m: &Matrix) {
+    let p = m.row.profile;
+    let credentials = |client: &str| {
+        let mut form = vec![
+            ("grant_type".to_owned(), "client_credentials".to_owned()),
+            ("scope".to_owned(), "payments".to_owned()),
+        ];
+        form.extend(m.client_auth_of(client, m.alg(), json!({})));
+        form
+    };
+    let certificate_only = m.token_raw(&credentials(APP), None, true).await;
+    certificate_only.assert_error(400, "invalid_dpop_proof");
+    assert!(
+        certificate_only.json["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("tls_client_certificate_bound_access_tokens"),
+        "{p}: {}",
+        certificate_only.json
+    );
+    let x5t_only = json!({ "x5t#S256": m.cert_x5t });
+    for (client, without_certificate) in [(MTLS_APP, (400, "invalid_request")), (TLS_APP, (401, "invalid_client"))] {
+        let (status, code) = without_certificate;
+        m.token_raw(&credentials(client), None, false)
+            .await
+            .assert_error(status, code);
+        let reply = m.token_raw(&credentials(client), None, true).await;
+        assert_eq!(reply.status, 200, "{p} {client}: {}", reply.json);
+        assert_eq!(reply.json["token_type"], "Bearer", "{p} {client}");
+        assert_eq!(Matrix::access_claims(&reply)["cnf"], x5t_only, "{p} {client}");
+    }
+    // Both a DPoP proof and the certificate: bound to both.
+    let both = m
+        .token(
+            &[("grant_type", "client_credentials"), ("scope", "payments")],
+            true,
+            || m.client_auth_of(MTLS_APP, m.alg(), json!({})),
+        )
+        .await;
+    assert_eq!(both.status, 200, "{p}: {}", both.json);
+    assert_eq!(both.json["token_type"], "DPoP", "{p}");
+    let cnf = &Matrix::access_claims(&both)["cnf"];
+    assert_eq!(cnf["x5t#S256"], m.cert_x5t, "{p}: {cnf}");
+    assert!(cnf["jkt"].is_string(), "{p}: {cnf}");
+
+    // The code flow on certificate-bound tokens.
+    let code = m.code_of(MTLS_APP).await;
+    // A fresh client assertion for each request (its jti is single use).
+    let form = |fields: &[(&str, &str)]| {
+        let mut form: Vec<(String, String)> = fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        form.extend(m.client_auth_of(MTLS_APP, m.alg(), json!({})));
+        form
+    };
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_verifier", VERIFIER),
+    ];
+    // Refused before the grant runs, so the code is still good.
+    m.token_raw(&form(&redeem), None, false)
+        .await
+        .assert_error(400, "invalid_request");
+    let tokens = m.token_raw(&form(&redeem), None, true).await;
+    assert_eq!(tokens.status, 200, "{p}: {}", tokens.json);
+    assert_eq!(tokens.json["token_type"], "Bearer", "{p}");
+    assert_eq!(Matrix::access_claims(&tokens)["cnf"], x5t_only, "{p}");
+    let access = tokens.json["access_token"].as_str().unwrap();
+    let (status, body, _) = m.userinfo("Bearer", access, true).await;
+    assert_eq!(status, 200, "{p}: UserInfo over mutual TLS: {body}");
+    assert!(body["sub"].is_string(), "{p}: {body}");
+    let (status, _, challenge) = m.userinfo("Bearer", access, false).await;
+    assert_eq!(status, 401, "{p}: UserInfo without the certificate");
+    assert!(challenge.contains("invalid_token"), "{p}: {challenge}");
+    let (status, _, _) = m.userinfo("DPoP", access, true).await;
+    assert_eq!(status, 401, "{p}: a certificate-bound token is not DPoP-bound");
+    let refresh_token = tokens.json["refresh_token"].as_str().unwrap();
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+    m.token_raw(&form(&refresh), None, false)
+        .await
+        .assert_error(400, "invalid_request");
+    let refreshed = m.token_raw(&form(&refresh), None, true).await;
+    assert_eq!(refreshed.status, 200, "{p}: {}", refreshed.json);
+    assert_eq!(refreshed.json["token_type"], "Bearer", "{p}");
+    assert_eq!(Matrix::access_claims(&refreshed)["cnf"], x5t_only, "{p}");
 }
 
 /// Client assertions: each algorithm, the audiences accepted, and the 10-minute lifetime.

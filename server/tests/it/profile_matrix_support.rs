@@ -15,13 +15,20 @@ use outband_protocol::{
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
-use crate::browser_support::{Browser, Live, Page, CHALLENGE, REDIRECT_URI};
+use crate::browser_support::{Browser, Live, Page, CHALLENGE, PASSWORD, REDIRECT_URI};
 use crate::consent_support::{payment_body, CONSENTS};
 use crate::device_support::proof;
 use crate::support::{client_assertion, ClientKey, TestServer, ISSUER, T0};
 
 /// The client every row drives.
 pub const APP: &str = "app";
+/// Under FAPI 2 (sender [`Sender::DpopOrCertificate`]): a `private_key_jwt`
+/// client (the keys of [`APP`]) registered for certificate-bound tokens.
+pub const MTLS_APP: &str = "app-mtls";
+/// Under FAPI 2: a `tls_client_auth` client registered for certificate-bound tokens.
+pub const TLS_APP: &str = "app-tls";
+/// A user with a password, for full code flows.
+pub const BOB: &str = "bob";
 const CERT_HEADER: &str = "x-ssl-client-cert";
 /// The subject of [`crate::openbanking_br::certificates`]' client certificate.
 pub const CERT_DN: &str = "CN=tpp-br,O=TPP Brasil,C=BR";
@@ -49,8 +56,10 @@ pub const EVERY_METHOD: [M; 6] = [
 pub enum Sender {
     /// Only when the client asks: a token request without proof or certificate gets a Bearer token.
     OnRequest,
-    /// A DPoP proof with a server nonce on every token request (RFC 9449).
-    Dpop,
+    /// FAPI 2: a DPoP proof with a server nonce on every token request (RFC 9449),
+    /// or, for a client registered with `tls_client_certificate_bound_access_tokens`,
+    /// its client certificate (RFC 8705). [`APP`] uses DPoP.
+    DpopOrCertificate,
     /// Bound to the client certificate (RFC 8705) whatever the client registered.
     Certificate,
 }
@@ -128,6 +137,8 @@ pub struct Matrix {
     keys: Vec<(SigningAlg, ClientKey)>,
     /// URL-encoded PEM of a client certificate the trusted proxy passes on.
     cert: String,
+    /// `x5t#S256` of that certificate (RFC 8705 §3.1).
+    pub cert_x5t: String,
     /// `consent:{id}` for profiles that need a consent resource.
     consent_scope: Option<String>,
     http: reqwest::Client,
@@ -157,6 +168,18 @@ fn key_of(alg: SigningAlg) -> ClientKey {
     ClientKey {
         key: SigningKey::from_private_jwk(&alg.generate_private_jwk().unwrap(), alg).unwrap(),
     }
+}
+
+/// `x5t#S256` of the (first) certificate of a PEM: base64url SHA-256 of its DER.
+fn x5t_of_pem(pem: &str) -> String {
+    let body: String = pem
+        .lines()
+        .skip_while(|line| !line.starts_with("-----BEGIN CERTIFICATE"))
+        .skip(1)
+        .take_while(|line| !line.starts_with("-----END"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+    outband_protocol::jose::sha256_b64url(&der)
 }
 
 fn claims_of(jwt: &str) -> Value {
@@ -195,9 +218,23 @@ impl Matrix {
         ];
         meta.scope = Scope::new("openid payments consents");
         meta.backchannel_token_delivery_mode = Some(DeliveryMode::Poll);
-        server.add_client(meta, None).await;
+        server.add_client(meta.clone(), None).await;
         server.add_user("alice", None).await;
         let live = server.live().await;
+        let cert_x5t = x5t_of_pem(&cert_pem);
+        if row.sender == Sender::DpopOrCertificate {
+            for (id, method) in [(MTLS_APP, M::PrivateKeyJwt), (TLS_APP, M::TlsClientAuth)] {
+                let mut bound = meta.clone();
+                bound.client_id = ClientId::new(id);
+                bound.token_endpoint_auth_method = method;
+                bound.tls_client_certificate_bound_access_tokens = true;
+                if method == M::TlsClientAuth {
+                    bound.tls_client_auth_subject_dn = Some(CERT_DN.into());
+                }
+                server.add_client(bound, None).await;
+            }
+            server.add_password_user(BOB).await;
+        }
         let cert = url::form_urlencoded::byte_serialize(cert_pem.as_bytes())
             .collect::<String>()
             .replace('+', "%20");
@@ -207,6 +244,7 @@ impl Matrix {
             live,
             keys,
             cert,
+            cert_x5t,
             consent_scope: None,
             http: reqwest::Client::new(),
             _dir: dir,
@@ -229,12 +267,22 @@ impl Matrix {
     /// The form fields of `private_key_jwt` for [`APP`], the assertion signed
     /// with `alg` and its claims overridden.
     pub fn client_auth(&self, alg: SigningAlg, overrides: Value) -> Vec<(String, String)> {
+        self.client_auth_of(APP, alg, overrides)
+    }
+
+    /// The form fields that authenticate `client`: `private_key_jwt` with the
+    /// keys of [`APP`], or only `client_id` for [`TLS_APP`] (its certificate
+    /// authenticates it).
+    pub fn client_auth_of(&self, client: &str, alg: SigningAlg, overrides: Value) -> Vec<(String, String)> {
+        if client == TLS_APP {
+            return vec![("client_id".into(), client.into())];
+        }
         vec![
-            ("client_id".into(), APP.into()),
+            ("client_id".into(), client.into()),
             ("client_assertion_type".into(), JWT_BEARER.into()),
             (
                 "client_assertion".into(),
-                client_assertion(self.key(alg), APP, T0, overrides),
+                client_assertion(self.key(alg), client, T0, overrides),
             ),
         ]
     }
@@ -278,10 +326,15 @@ impl Matrix {
     /// A request object of [`APP`] carrying `params`, signed with `alg`
     /// (`None`: an unsecured `alg: none` JWT).
     pub fn request_object(&self, params: &BTreeMap<String, String>, alg: Option<SigningAlg>) -> String {
+        self.request_object_of(APP, params, alg)
+    }
+
+    /// [`Self::request_object`] of `client` (signed with the keys of [`APP`]).
+    fn request_object_of(&self, client: &str, params: &BTreeMap<String, String>, alg: Option<SigningAlg>) -> String {
         let mut claims: Map<String, Value> = params.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         for (name, value) in [
-            ("iss", json!(APP)),
-            ("client_id", json!(APP)),
+            ("iss", json!(client)),
+            ("client_id", json!(client)),
             ("aud", json!(ISSUER)),
             ("iat", json!(T0)),
             ("nbf", json!(T0)),
@@ -434,7 +487,7 @@ impl Matrix {
         };
         match self.row.sender {
             Sender::OnRequest | Sender::Certificate => self.token_raw(&full(), None, cert).await,
-            Sender::Dpop => {
+            Sender::DpopOrCertificate => {
                 let dpop_key = crate::api_support::key();
                 let first = proof(&dpop_key, T0, "POST", "/token", None, None, &json!({}));
                 let reply = self.token_raw(&full(), Some(&first), cert).await;
@@ -476,6 +529,59 @@ impl Matrix {
             || self.client_auth(alg, overrides.clone()),
         )
         .await
+    }
+
+    /// A code for `client` (pushed, signed where the row wants it, as the
+    /// request of [`Self::request`]) after [`BOB`] logs in and approves.
+    pub async fn code_of(&self, client: &str) -> String {
+        let params = self.request(&[]);
+        let mut form = self.client_auth_of(client, self.alg(), json!({}));
+        if self.row.jar_required {
+            form.push((
+                "request".into(),
+                self.request_object_of(client, &params, Some(self.alg())),
+            ));
+        } else {
+            form.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let mut request = self.http.post(format!("{}/par", self.live.base)).form(&form);
+        if client == TLS_APP {
+            request = request.header(CERT_HEADER, &self.cert);
+        }
+        let reply = request.send().await.unwrap();
+        assert_eq!(reply.status(), 201);
+        let pushed: Value = reply.json().await.unwrap();
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("client_id", client);
+        query.append_pair("request_uri", pushed["request_uri"].as_str().unwrap());
+        let mut browser = Browser::new(&self.live);
+        let login = browser.get(&format!("/authorize?{}", query.finish())).await;
+        assert_eq!(login.status, 200, "{}", login.text);
+        let after_login = browser.login(&login, BOB, PASSWORD).await;
+        assert_eq!(after_login.status, 303, "{}", after_login.text);
+        let consent = browser.get(&after_login.location().unwrap()).await;
+        let redirect = browser.decide(&consent, "approve").await;
+        redirect.redirect_params()["code"].clone()
+    }
+
+    /// `GET /userinfo` with `Authorization: {scheme} {token}`, over mutual TLS
+    /// if `cert`: the status, the body and `WWW-Authenticate`.
+    pub async fn userinfo(&self, scheme: &str, token: &str, cert: bool) -> (u16, Value, String) {
+        let mut request = self
+            .http
+            .get(format!("{}/userinfo", self.live.base))
+            .header("authorization", format!("{scheme} {token}"));
+        if cert {
+            request = request.header(CERT_HEADER, &self.cert);
+        }
+        let reply = request.send().await.unwrap();
+        let status = reply.status().as_u16();
+        let challenge = reply
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, reply.json().await.unwrap_or(Value::Null), challenge)
     }
 
     /// The claims of a JWT access token.
