@@ -1,7 +1,7 @@
 //! OpenTelemetry export (docs/OPERATIONS.md "Tracing"): with the standard
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` set, the server sends its request spans
 //! over OTLP/HTTP to a collector, inside the trace the caller's `traceparent`
-//! names.
+//! names (whose "sampled" flag cannot keep a request out of the export).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -90,7 +90,8 @@ async fn request_spans_reach_an_otlp_collector_in_the_callers_trace() {
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let response = reqwest::Client::new()
         .get(format!("{}/.well-known/openid-configuration", server.url))
-        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        // Flags 00: the caller says "not sampled"; the server exports it all the same.
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-00"))
         .send()
         .await
         .unwrap();

@@ -7,14 +7,15 @@
 //! (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`,
 //! `OTEL_BSP_SCHEDULE_DELAY`, ...) apply as the OpenTelemetry specification says.
 //! A request's W3C `traceparent` header makes its span a child of the caller's
-//! trace. Spans leave in batches from a background thread, so a slow or absent
+//! trace, but its sampled flag is not obeyed: every request is exported unless
+//! `OTEL_TRACES_SAMPLER` says otherwise. Spans leave in batches from a background thread, so a slow or absent
 //! collector never holds a request up; spans it cannot take are dropped.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_http::HeaderExtractor;
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing::Subscriber;
 use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt as _};
@@ -71,10 +72,15 @@ where
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name(SERVICE_NAME);
     }
-    let provider = SdkTracerProvider::builder()
+    let mut provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(resource.build())
-        .build();
+        .with_resource(resource.build());
+    if std::env::var_os("OTEL_TRACES_SAMPLER").is_none() {
+        // The SDK's default obeys the caller's `traceparent` sampled flag, so
+        // any caller could keep its requests out of the exported traces.
+        provider = provider.with_sampler(Sampler::AlwaysOn);
+    }
+    let provider = provider.build();
     let tracer = provider.tracer(SERVICE_NAME);
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     Ok(Some((
