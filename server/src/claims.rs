@@ -3,22 +3,28 @@
 //!
 //! A request may name claims for the ID token (`id_token`) and for the UserInfo
 //! response (`userinfo`), each `null` or `{"essential": bool, "value": .., "values": [..]}`.
-//! They are released whatever the scope: naming them in the request is asking
-//! for them, and the user approves the request. Claims the user has no value
-//! for are left out, essential or not (§5.5.1: no error). One is special:
+//! They only *select* among the user claims the approved scope releases
+//! ([`claims_of`]: §5.4): the consent page shows the scope, and the user
+//! approves that, so `claims` can move e.g. `email` (scope `email`) into the ID
+//! token but never add a claim the scope does not release. Claims the user has no value
+//! for are left out, essential or not (§5.5.1: no error). Two are special:
 //! `acr` with `essential: true` and `value`/`values` must be met, or the
-//! authorization fails with `access_denied` (§5.5.1.1, [`acr_for`]).
+//! authorization fails with `access_denied` (§5.5.1.1, [`acr_for`]); and
+//! `id_token.sub` with a `value` names the only user who may be signed in
+//! for the request, like an `id_token_hint` (§5.5.1, [`ClaimsRequest::sub_value`]).
 //!
 //! The request is parsed at `/authorize` and `/par` (and in request objects);
 //! with the code it travels to the token endpoint as [`CodeClaims`], and the
 //! `userinfo` names are kept with the grant for `/userinfo`
-//! (`Store::set_userinfo_claims`).
+//! (`Store::set_userinfo_claims`; a `merge` adds to them, `create` and `replace` set them).
 
+use outband_protocol::Scope;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::acr::{self, Level};
 use crate::error::{Error, Result};
+use crate::grant_management::consent::claims_of;
 use crate::store::UserRecord;
 
 /// Longest `claims` parameter accepted, in bytes.
@@ -87,6 +93,9 @@ fn check_request(member: &str, claim: &str, request: &Value) -> Result<()> {
     if object.get("values").is_some_and(|v| !v.is_array()) {
         return Err(invalid(format!("{member}.{claim}.values must be an array")));
     }
+    if member == "id_token" && claim == "sub" && object.get("value").is_some_and(|v| !v.is_string()) {
+        return Err(invalid("id_token.sub.value must be a string"));
+    }
     if claim == "acr" {
         let strings = |v: &Value| v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
         if [object.get("value"), object.get("values")]
@@ -116,10 +125,30 @@ impl ClaimsRequest {
         Some((essential, values))
     }
 
-    /// The names of the UserInfo claims asked for.
-    pub fn userinfo_names(&self) -> Vec<String> {
-        self.userinfo.keys().cloned().collect()
+    /// The names of the UserInfo claims asked for among those `scope` releases.
+    pub fn userinfo_names(&self, scope: &Scope) -> Vec<String> {
+        within(&self.userinfo, scope)
     }
+
+    /// The names of the ID token claims asked for among those `scope` releases.
+    pub fn id_token_names(&self, scope: &Scope) -> Vec<String> {
+        within(&self.id_token, scope)
+    }
+
+    /// `claims.id_token.sub.value`: the only user the request may be answered for (§5.5.1).
+    pub fn sub_value(&self) -> Option<&str> {
+        self.id_token.get("sub")?.get("value")?.as_str()
+    }
+}
+
+/// The claims of `requests` that `scope` releases (the user approved the scope, not the claims).
+fn within(requests: &Map<String, Value>, scope: &Scope) -> Vec<String> {
+    let released = claims_of(scope);
+    requests
+        .keys()
+        .filter(|name| released.contains(name))
+        .cloned()
+        .collect()
 }
 
 /// The `acr` an authentication at `level` puts in the ID token of a request
@@ -208,7 +237,20 @@ mod tests {
         let parsed =
             parse(r#"{"id_token": {"email": null}, "userinfo": {"name": {"essential": true}}, "x": 1}"#).unwrap();
         assert!(parsed.id_token.contains_key("email"));
-        assert_eq!(parsed.userinfo_names(), ["name"]);
+        assert_eq!(parsed.userinfo_names(&Scope::new("openid profile")), ["name"]);
+        assert!(parse(r#"{"id_token": {"sub": {"value": 7}}}"#).is_err());
+        let sub = parse(r#"{"id_token": {"sub": {"value": "sub-bob"}}, "userinfo": {"sub": {"value": 1}}}"#).unwrap();
+        assert_eq!(sub.sub_value(), Some("sub-bob"));
+    }
+
+    #[test]
+    fn requested_claims_only_select_within_the_scope() {
+        let parsed =
+            parse(r#"{"id_token": {"email": null, "phone_number": null, "name": null, "acr": null}}"#).unwrap();
+        assert!(parsed.id_token_names(&Scope::new("openid")).is_empty());
+        assert_eq!(parsed.id_token_names(&Scope::new("openid email")), ["email"]);
+        let all = parsed.id_token_names(&Scope::new("openid email phone profile"));
+        assert_eq!(all, ["email", "phone_number", "name"], "in the request's order");
     }
 
     #[test]

@@ -166,6 +166,15 @@ pub async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> Res
             }
         }
     }
+    // OpenID Connect Core §5.5.1: a requested `sub` value, like a hint, names the only user to answer for.
+    if let Some(sub) = request.claims.as_ref().and_then(|c| c.sub_value()) {
+        let sub = outband_protocol::Subject::new(sub);
+        if request.hinted_subject.as_ref().is_some_and(|hinted| hinted != &sub) {
+            let error = Error::invalid_request("claims.id_token.sub.value names another user than the id_token_hint");
+            return Err(request.refuse(&client, error));
+        }
+        request.hinted_subject = Some(sub);
+    }
     let now = state.now();
     let session = browser::current_session(state, headers).await?;
     // A session of another user than the hinted one does not count: that user must sign in.
@@ -432,10 +441,10 @@ async fn issue_code(
     session: Option<&crate::store::BrowserSessionRecord>,
 ) -> Result<Response> {
     if request.hinted_subject.as_ref().is_some_and(|hinted| hinted != &subject) {
-        // OpenID Connect Core §3.1.2.1: the hinted user is not the one who signed in.
+        // OpenID Connect Core §3.1.2.1, §5.5.1: the hinted user is not the one who signed in.
         let error = Error::new(
             ErrorCode::LoginRequired,
-            "the user who signed in is not the one the id_token_hint names",
+            "the user who signed in is not the one the id_token_hint or claims.id_token.sub names",
         );
         return Ok(response::error(state, target, request.state.as_deref(), &error));
     }

@@ -94,9 +94,9 @@ pub struct AuthorizationRequest {
     /// set by the endpoints after [`validate`], which cannot reach the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<crate::consents::authorize::ConsentRef>,
-    /// The user an `id_token_hint` names ([OpenID Connect Core §3.1.2.1](https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest)):
-    /// only that user may be (or get) signed in for this request. Set by
-    /// [`crate::authorize::flow::start`], which can verify the hint.
+    /// The user an `id_token_hint` names ([OpenID Connect Core §3.1.2.1](https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest)),
+    /// or a `claims.id_token.sub.value` (§5.5.1): only that user may be (or
+    /// get) signed in for this request. Set by [`crate::authorize::flow::start`], which can verify the hint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hinted_subject: Option<outband_protocol::Subject>,
     /// Requested authentication context classes, in order of preference

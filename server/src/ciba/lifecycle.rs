@@ -400,6 +400,8 @@ pub async fn issue_tokens(
             subject: &record.subject,
             scope: &record.scope,
             authorization_details: details.as_ref(),
+            // CIBA takes no `claims` parameter.
+            userinfo_claims: &[],
         },
     )
     .await?;

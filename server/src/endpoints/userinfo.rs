@@ -3,8 +3,9 @@
 //! as its binding asks (Bearer, or DPoP with a proof; [`ResourceAuth`]). The
 //! claims follow the token's scope (§5.4): `profile` → `name`,
 //! `preferred_username`; `email` → `email`; `phone` → `phone_number`; and
-//! those the authorization asked for in `claims.userinfo` (§5.5,
-//! [`crate::claims`]), whatever the scope. A client
+//! those the grant's authorizations asked for in `claims.userinfo` (§5.5,
+//! [`crate::claims`]; only ever ones their approved scope releases, so a
+//! token narrowed at refresh keeps them). A client
 //! that registered `userinfo_signed_response_alg` gets them as a signed JWT.
 
 use axum::extract::State;

@@ -214,6 +214,10 @@ pub struct Approved<'a> {
     pub scope: &'a Scope,
     /// The approved authorization details (a JSON array).
     pub authorization_details: Option<&'a Value>,
+    /// The UserInfo claims the authorization asked for (`claims.userinfo`,
+    /// within `scope`; [`crate::claims`]): they replace the grant's on
+    /// `create` and `replace`, and are added to them on `merge`.
+    pub userinfo_claims: &'a [String],
 }
 
 /// Applies the intent of `request_key` as its tokens are issued; returns the
@@ -249,6 +253,10 @@ pub async fn settle(
             revoked: false,
         };
         if state.store.insert_grant(&fresh).await? {
+            state
+                .store
+                .set_userinfo_claims(&grant_id, approved.userinfo_claims)
+                .await?;
             return Ok(grant_id);
         }
         // The same authorization issuing again (a push re-sent after a crash):
@@ -258,17 +266,29 @@ pub async fn settle(
         let Some(current) = owned_grant(state, approved.client_id, &grant_id, Some(approved.subject)).await? else {
             return Err(Error::invalid_grant("the grant was revoked"));
         };
-        let next = match action {
-            GrantAction::Replace => GrantRecord {
-                scope: approved.scope.clone(),
-                claims: consent::claims_of(approved.scope),
-                authorization_details: approved.authorization_details.map(Value::to_string),
-                updated_at: now,
-                ..current
-            },
-            GrantAction::Create | GrantAction::Merge => merged(current, approved, now)?,
+        let (next, userinfo) = match action {
+            GrantAction::Replace => (
+                GrantRecord {
+                    scope: approved.scope.clone(),
+                    claims: consent::claims_of(approved.scope),
+                    authorization_details: approved.authorization_details.map(Value::to_string),
+                    updated_at: now,
+                    ..current
+                },
+                approved.userinfo_claims.to_vec(),
+            ),
+            GrantAction::Create | GrantAction::Merge => {
+                // Read after `current`: if the grant changes in between, the versioned update fails and is retried.
+                let mut userinfo = state.store.userinfo_claims(&grant_id).await?;
+                for name in approved.userinfo_claims {
+                    if !userinfo.contains(name) {
+                        userinfo.push(name.clone());
+                    }
+                }
+                (merged(current, approved, now)?, userinfo)
+            }
         };
-        if state.store.update_grant(&next).await? {
+        if state.store.update_grant_with_userinfo_claims(&next, &userinfo).await? {
             if action == GrantAction::Replace {
                 // Spec §3.3: the old privileges go; their tokens with them.
                 let revoked = state.store.revoke_tokens_of_grant(&grant_id).await?;
@@ -386,6 +406,7 @@ mod tests {
             subject: &Subject::new("s"),
             scope: &Scope::new("openid payments"),
             authorization_details: Some(&details),
+            userinfo_claims: &[],
         };
         let next = merged(current, approved, 9).unwrap();
         assert_eq!(next.scope.as_str(), "openid email payments");

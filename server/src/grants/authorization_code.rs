@@ -105,6 +105,8 @@ pub async fn exchange(
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok());
     let details = crate::grants::narrowing::narrow(request.authorization_details, approved.as_ref(), client)?;
+    // Within the approved scope only: `claims` selects, it does not widen (see `crate::claims`).
+    let userinfo = claims.request.userinfo_names(&code.scope);
     let grant_id = crate::grant_management::settle(
         state,
         &format!("code:{code_hash}"),
@@ -114,14 +116,10 @@ pub async fn exchange(
             subject: &code.subject,
             scope: &code.scope,
             authorization_details: approved.as_ref(),
+            userinfo_claims: &userinfo,
         },
     )
     .await?;
-    let userinfo = claims.request.userinfo_names();
-    if !userinfo.is_empty() {
-        // Kept with the grant, so UserInfo answers them for every access token of it.
-        state.store.set_userinfo_claims(&grant_id, &userinfo).await?;
-    }
     let cnf = Confirmation::of_request(possession);
     let token_type = cnf.token_type();
     let grant = AccessGrant {
@@ -135,8 +133,9 @@ pub async fn exchange(
     let UserTokens { access, refresh } = issue_user_tokens(state, grant, Some(&grant_id)).await?;
     let id_token = if code.scope.contains("openid") {
         let amr = json!(["pwd"]);
-        // The user claims the `claims` parameter asked for in the ID token, whatever the scope.
-        let mut extra = user_claims(&user, claims.request.id_token.keys().map(String::as_str));
+        // The user claims the `claims` parameter asked for in the ID token, among those the scope releases.
+        let names = claims.request.id_token_names(&code.scope);
+        let mut extra = user_claims(&user, names.iter().map(String::as_str));
         // The browser session's id (Back-/Front-Channel Logout).
         if let Some(sid) = &code.sid {
             extra.insert("sid".into(), json!(sid));

@@ -73,7 +73,7 @@ fn grant_from_row(row: &AnyRow) -> Result<GrantRecord, StoreError> {
     })
 }
 
-fn claims_text(claims: &[String]) -> Result<String, StoreError> {
+pub(super) fn claims_text(claims: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(claims).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 

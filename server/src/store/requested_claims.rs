@@ -1,13 +1,15 @@
 //! The claims a grant's authorization asked for at UserInfo through the
 //! `claims` request parameter ([`crate::claims`]), kept with the grant (its
 //! `userinfo_claims` column) so every access token of the grant, refreshed
-//! ones too, gets them.
+//! ones too, gets them. Only names the grant's scope releases are kept
+//! ([`crate::claims::ClaimsRequest::userinfo_names`]); grant management sets
+//! them with the grant's content ([`crate::grant_management::settle`]).
 
-use super::{column, Store, StoreError};
+use super::grants::claims_text;
+use super::{column, GrantRecord, Store, StoreError};
 
 impl Store {
-    /// Sets the UserInfo claim names of grant `grant_id` (the latest
-    /// authorization that asked for some sets them); `false` when there is no such grant.
+    /// Sets the UserInfo claim names of grant `grant_id`; `false` when there is no such grant.
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     pub async fn set_userinfo_claims(&self, grant_id: &str, names: &[String]) -> Result<bool, StoreError> {
         let text = serde_json::to_string(names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -16,6 +18,31 @@ impl Store {
             .bind(text)
             .execute(&self.pool)
             .await?;
+        Ok(super::one_row(&result))
+    }
+
+    /// [`Store::update_grant`] that also sets the grant's UserInfo claim names,
+    /// in the same statement (so a concurrent change of the grant makes both fail).
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    pub async fn update_grant_with_userinfo_claims(
+        &self,
+        grant: &GrantRecord,
+        names: &[String],
+    ) -> Result<bool, StoreError> {
+        let names = serde_json::to_string(names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let result = sqlx::query(
+            "UPDATE grants SET scope = $3, claims = $4, authorization_details = $5, updated_at = $6, \
+             userinfo_claims = $7, version = version + 1 WHERE grant_id = $1 AND version = $2 AND revoked = 0",
+        )
+        .bind(grant.grant_id.as_str())
+        .bind(grant.version)
+        .bind(grant.scope.as_str())
+        .bind(claims_text(&grant.claims)?)
+        .bind(grant.authorization_details.as_deref())
+        .bind(grant.updated_at)
+        .bind(names)
+        .execute(&self.pool)
+        .await?;
         Ok(super::one_row(&result))
     }
 
@@ -73,5 +100,20 @@ mod tests {
             grant,
             "the grant itself is unchanged"
         );
+        let changed = GrantRecord {
+            scope: Scope::new("openid phone"),
+            updated_at: 11,
+            ..grant.clone()
+        };
+        let phone = vec!["phone_number".to_owned()];
+        assert!(store.update_grant_with_userinfo_claims(&changed, &phone).await.unwrap());
+        assert_eq!(store.userinfo_claims("g1").await.unwrap(), phone);
+        let stored = store.grant("g1").await.unwrap().unwrap();
+        assert_eq!((stored.scope.as_str(), stored.version), ("openid phone", 1));
+        assert!(
+            !store.update_grant_with_userinfo_claims(&changed, &[]).await.unwrap(),
+            "an older version changes nothing"
+        );
+        assert_eq!(store.userinfo_claims("g1").await.unwrap(), phone);
     }
 }

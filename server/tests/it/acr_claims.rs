@@ -1,8 +1,11 @@
 //! `acr_values`, `acr` and the `claims` request parameter (OpenID Connect Core
 //! §3.1.2.1, §5.5, §5.5.1.1): the ID token reports the first requested acr the
-//! sign-in satisfies, an essential acr it cannot meet is `access_denied`, and
-//! requested claims reach the ID token and UserInfo whatever the scope, from
-//! `/authorize`, `/par` and request objects; CIBA's `acr_values` likewise.
+//! sign-in satisfies, an essential acr it cannot meet is `access_denied`,
+//! requested claims reach the ID token and UserInfo only among those the
+//! approved scope releases (remembered consent too), a requested `sub` value
+//! names the only user to answer for, and the grant keeps the UserInfo claims
+//! as grant management's `replace` and `merge` say; from `/authorize`, `/par`
+//! and request objects; CIBA's `acr_values` likewise.
 
 use outband_protocol::{DeliveryMode, Profile};
 use serde_json::{json, Value};
@@ -114,23 +117,29 @@ async fn an_essential_acr_a_password_cannot_meet_is_access_denied() {
 }
 
 #[tokio::test]
-async fn requested_claims_reach_the_id_token_and_userinfo_whatever_the_scope() {
+async fn requested_claims_select_among_those_the_scope_releases() {
     let server = server().await;
     let live = server.live().await;
     let request = json!({
         "id_token": {"email": null, "preferred_username": {"essential": true}, "name": null},
-        "userinfo": {"email": {"essential": true}, "phone_number": null},
+        "userinfo": {"email": {"essential": true}, "preferred_username": null},
     })
     .to_string();
     let tokens = tokens_via(
         &live,
-        &authorize_path(WEB, &[("scope", "openid"), ("claims", &request)]),
+        &authorize_path(WEB, &[("scope", "openid email"), ("claims", &request)]),
     )
     .await;
     let id = jwt_claims(tokens["id_token"].as_str().unwrap());
-    assert_eq!(id["email"], "alice@example.com", "{id}");
-    assert_eq!(id["preferred_username"], "alice");
-    assert!(id.get("name").is_none(), "alice has no name: left out, not an error");
+    assert_eq!(
+        id["email"], "alice@example.com",
+        "scope email, asked for in the ID token: {id}"
+    );
+    assert!(
+        id.get("preferred_username").is_none(),
+        "essential, but outside the approved scope (no profile): {id}"
+    );
+    assert!(id.get("name").is_none());
     assert!(id.get("acr").is_none(), "acr was not asked");
 
     let access = tokens["access_token"].as_str().unwrap();
@@ -152,13 +161,178 @@ async fn requested_claims_reach_the_id_token_and_userinfo_whatever_the_scope() {
     assert_eq!(reply.status().as_u16(), 200);
     let refreshed: Value = reply.json().await.unwrap();
     let (_, info) = userinfo(&live, refreshed["access_token"].as_str(), true).await;
-    assert_eq!(info["email"], "alice@example.com", "{info}");
+    assert_eq!(info, json!({"sub": "sub-alice", "email": "alice@example.com"}));
 
-    // Another authorization without claims: its own grant, scope claims only.
-    let plain = tokens_via(&live, &authorize_path(WEB, &[("scope", "openid")])).await;
-    let (_, info) = userinfo(&live, plain["access_token"].as_str(), false).await;
+    // Scope `openid` only: the same claims request adds nothing, at either place.
+    let narrow = tokens_via(
+        &live,
+        &authorize_path(WEB, &[("scope", "openid"), ("claims", &request)]),
+    )
+    .await;
+    let id = jwt_claims(narrow["id_token"].as_str().unwrap());
+    for name in ["email", "preferred_username", "name"] {
+        assert!(id.get(name).is_none(), "{name} is outside scope openid: {id}");
+    }
+    let (_, info) = userinfo(&live, narrow["access_token"].as_str(), false).await;
     assert_eq!(info, json!({"sub": "sub-alice"}));
-    assert!(jwt_claims(plain["id_token"].as_str().unwrap()).get("email").is_none());
+}
+
+#[tokio::test]
+async fn remembered_consent_releases_no_claim_beyond_the_approved_scope() {
+    let server = server().await;
+    let live = server.live().await;
+    let mut browser = Browser::new(&live);
+    let login = browser.get(&authorize_path(WEB, &[("scope", "openid")])).await;
+    let params = browser.login_and_approve(&login).await.redirect_params();
+    assert_eq!(redeem(&live, WEB, &params["code"], Some(VERIFIER)).await.0, 200);
+
+    // prompt=none, the same scope: no page, but the claims request adds nothing.
+    let request = json!({"id_token": {"email": null, "phone_number": null, "name": null, "preferred_username": null}});
+    let silent = [
+        ("scope", "openid"),
+        ("prompt", "none"),
+        ("claims", &request.to_string()),
+    ];
+    let page = browser.get(&authorize_path(WEB, &silent)).await;
+    let params = page.redirect_params();
+    let code = params
+        .get("code")
+        .unwrap_or_else(|| panic!("remembered consent: {params:?}"));
+    let (status, tokens) = redeem(&live, WEB, code, Some(VERIFIER)).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    for name in ["email", "phone_number", "name", "preferred_username"] {
+        assert!(id.get(name).is_none(), "{name} was never approved: {id}");
+    }
+    assert_eq!(id["sub"], "sub-alice");
+    let (_, info) = userinfo(&live, tokens["access_token"].as_str(), false).await;
+    assert_eq!(info, json!({"sub": "sub-alice"}));
+}
+
+#[tokio::test]
+async fn a_requested_sub_value_names_the_only_user_to_answer_for() {
+    let server = server().await;
+    server.add_password_user("bob").await;
+    let live = server.live().await;
+    let mut browser = Browser::new(&live);
+    let login = browser.get(&authorize_path(WEB, &[("scope", "openid")])).await;
+    let params = browser.login_and_approve(&login).await.redirect_params();
+    let (_, tokens) = redeem(&live, WEB, &params["code"], Some(VERIFIER)).await;
+    let alices_hint = tokens["id_token"].as_str().unwrap().to_owned();
+    let sub = |value: &str| json!({"id_token": {"sub": {"value": value}}}).to_string();
+
+    // Alice is signed in; the request names bob: no answer for alice.
+    let for_bob = sub("sub-bob");
+    let silent = [("scope", "openid"), ("prompt", "none"), ("claims", &for_bob)];
+    let params = browser.get(&authorize_path(WEB, &silent)).await.redirect_params();
+    assert_eq!(params["error"], "login_required", "{params:?}");
+    assert_eq!((params["state"].as_str(), params["iss"].as_str()), ("st-123", ISSUER));
+    assert!(!params.contains_key("code"));
+
+    // Without prompt=none alice's session does not count; signing in as alice again is login_required.
+    let login = browser
+        .get(&authorize_path(WEB, &[("scope", "openid"), ("claims", &for_bob)]))
+        .await;
+    assert!(login.text.contains("Password"), "the login page: {}", login.text);
+    let params = browser.login_and_approve(&login).await.redirect_params();
+    assert_eq!(params["error"], "login_required", "{params:?}");
+    assert!(!params.contains_key("code"));
+
+    // Her own sub is answered at once.
+    let for_alice = sub("sub-alice");
+    let silent = [("scope", "openid"), ("prompt", "none"), ("claims", &for_alice)];
+    let params = browser.get(&authorize_path(WEB, &silent)).await.redirect_params();
+    assert!(params.contains_key("code"), "{params:?}");
+
+    // A sub value and an id_token_hint that disagree: invalid_request.
+    let both = [
+        ("scope", "openid"),
+        ("claims", &for_bob),
+        ("id_token_hint", &alices_hint),
+    ];
+    let params = refused(&live, &authorize_path(WEB, &both)).await;
+    assert_eq!(params["error"], "invalid_request", "{params:?}");
+    let agree = [
+        ("scope", "openid"),
+        ("prompt", "none"),
+        ("claims", &for_alice),
+        ("id_token_hint", &alices_hint),
+    ];
+    assert!(browser
+        .get(&authorize_path(WEB, &agree))
+        .await
+        .redirect_params()
+        .contains_key("code"));
+
+    let not_a_string = json!({"id_token": {"sub": {"value": 42}}}).to_string();
+    let params = refused(&live, &authorize_path(WEB, &[("claims", &not_a_string)])).await;
+    assert_eq!(params["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn replace_resets_and_merge_adds_the_grants_userinfo_claims() {
+    let server = server().await;
+    let live = server.live().await;
+    let asking = |names: &[&str]| {
+        let userinfo: serde_json::Map<String, Value> = names.iter().map(|n| ((*n).to_owned(), Value::Null)).collect();
+        json!({ "userinfo": userinfo }).to_string()
+    };
+    let both = asking(&["email", "preferred_username"]);
+    let first = tokens_via(
+        &live,
+        &authorize_path(WEB, &[("scope", "openid profile email"), ("claims", &both)]),
+    )
+    .await;
+    let grant_id = first["grant_id"].as_str().unwrap().to_owned();
+    let stored = |grant_id: String| {
+        let store = server.state.store.clone();
+        async move { store.userinfo_claims(&grant_id).await.unwrap() }
+    };
+    assert_eq!(stored(grant_id.clone()).await, ["email", "preferred_username"]);
+
+    // Replace with scope openid and no claims: the earlier UserInfo claims go too (Grant Management §3.3).
+    let replace = [
+        ("scope", "openid"),
+        ("grant_management_action", "replace"),
+        ("grant_id", &grant_id),
+    ];
+    let replaced = tokens_via(&live, &authorize_path(WEB, &replace)).await;
+    assert_eq!(replaced["grant_id"], grant_id.as_str());
+    let (_, info) = userinfo(&live, replaced["access_token"].as_str(), false).await;
+    assert_eq!(info, json!({"sub": "sub-alice"}), "nothing of the replaced grant");
+    assert!(stored(grant_id.clone()).await.is_empty());
+
+    // Merge: what each authorization asked for is added to the grant's.
+    let email = asking(&["email"]);
+    let merge_email = [
+        ("scope", "openid email"),
+        ("claims", &email),
+        ("grant_management_action", "merge"),
+        ("grant_id", &grant_id),
+    ];
+    tokens_via(&live, &authorize_path(WEB, &merge_email)).await;
+    let username = asking(&["preferred_username"]);
+    let merge_profile = [
+        ("scope", "openid profile"),
+        ("claims", &username),
+        ("grant_management_action", "merge"),
+        ("grant_id", &grant_id),
+    ];
+    let merged = tokens_via(&live, &authorize_path(WEB, &merge_profile)).await;
+    assert_eq!(stored(grant_id.clone()).await, ["email", "preferred_username"]);
+    let (_, info) = userinfo(&live, merged["access_token"].as_str(), false).await;
+    assert_eq!(
+        info,
+        json!({"sub": "sub-alice", "email": "alice@example.com", "preferred_username": "alice"}),
+        "the merged grant's UserInfo claims"
+    );
+    let grant = server.state.store.grant(&grant_id).await.unwrap().unwrap();
+    assert_eq!(grant.scope.as_str(), "openid email profile");
+    assert_eq!(
+        grant.claims,
+        ["sub", "email", "name", "preferred_username"],
+        "what the grant query reports holds every claim asked for"
+    );
 }
 
 #[tokio::test]
@@ -192,7 +366,8 @@ async fn pushed_and_signed_requests_carry_acr_and_claims() {
     let server = server().await;
     let live = server.live().await;
     let request = json!({"id_token": {"email": null}}).to_string();
-    let (status, pushed) = push(&live, WEB, &[("claims", &request), ("acr_values", LOA2)]).await;
+    let pushed_params = [("scope", "openid email"), ("claims", &request), ("acr_values", LOA2)];
+    let (status, pushed) = push(&live, WEB, &pushed_params).await;
     assert_eq!(status, 201, "{pushed}");
     let path = crate::par::authorize_with(WEB, pushed["request_uri"].as_str().unwrap());
     let tokens = tokens_via(&live, &path).await;
