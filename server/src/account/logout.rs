@@ -22,10 +22,13 @@
 //!   without one the signed-out page offers a link back instead of redirecting
 //!   (§2: no post-logout redirection without a hint unless the OP has other
 //!   means of confirming it; a click by the user is one).
-//! - Signing out deletes the session row and clears `outband_session`. First the
-//!   session's clients are told ([`super::backchannel`]: back-channel logout
-//!   tokens, front-channel iframes on the signed-out page) and refresh tokens
-//!   of its grants without `offline_access` are revoked; other tokens stay valid.
+//! - Signing out deletes the session row and clears `outband_session`. In the
+//!   same store transaction the session's clients are told
+//!   ([`super::backchannel`]: back-channel logout tokens queued, front-channel
+//!   iframes on the signed-out page) and refresh tokens of its grants without
+//!   `offline_access` are revoked; other tokens stay valid. If that fails,
+//!   nothing changed: the user stays signed in and sees a page saying so
+//!   (`500`), and can try again.
 //! - `ui_locales` is accepted; the pages are English only.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -101,13 +104,17 @@ pub async fn end_session(state: &AppState, headers: &HeaderMap, params: &Params)
     };
     let tied = checked.hint_subject.as_ref() == Some(&session.subject) && logout_hint_ok;
     if tied {
-        let frames = end_browser_session(
+        let frames = match end_browser_session(
             state,
             &session,
             "rp",
             checked.client.as_ref().map(ClientRecord::client_id),
         )
-        .await;
+        .await
+        {
+            Ok(frames) => frames,
+            Err(page) => return Ok(page),
+        };
         return finish(state, &checked, true, &frames);
     }
     let Some(value) = browser::cookie(headers, SESSION_COOKIE) else {
@@ -149,44 +156,46 @@ pub async fn confirm(state: &AppState, headers: &HeaderMap, form: &Params) -> Re
     if form.get("decision").map(String::as_str) != Some("logout") {
         return Ok(logout_pages::still_signed_in(checked.client_name()));
     }
-    let frames = end_browser_session(
+    let frames = match end_browser_session(
         state,
         &session,
         "user",
         checked.client.as_ref().map(ClientRecord::client_id),
     )
-    .await;
+    .await
+    {
+        Ok(frames) => frames,
+        Err(page) => return Ok(page),
+    };
     // The user confirmed on our page: that confirms the redirection too.
     finish(state, &checked, true, &frames)
 }
 
-/// Ends `session` (the row; the caller clears the cookie) and logs it. First
-/// the session's clients are told (back-channel logout tokens queued, refresh
-/// tokens of grants without `offline_access` revoked; [`super::backchannel`]);
-/// returns their front-channel logout URLs for the signed-out page.
+/// Ends `session` (the row; the caller clears the cookie) and logs it. Its
+/// clients are told in the same step (back-channel logout tokens queued,
+/// refresh tokens of grants without `offline_access` revoked;
+/// [`super::backchannel`]); returns their front-channel logout URLs for the
+/// signed-out page. When that fails nothing changed, the session included:
+/// `Err` is the page that says so (the user can try again).
 pub(crate) async fn end_browser_session(
     state: &AppState,
     session: &BrowserSessionRecord,
     by: &str,
     client_id: Option<&ClientId>,
-) -> Vec<Url> {
-    let frames = match &session.sid {
-        Some(sid) => super::backchannel::notify_session_end(state, sid)
-            .await
-            .unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "could not notify the clients of an ended session");
-                Vec::new()
-            }),
-        None => Vec::new(),
-    };
-    match state.store.delete_browser_session(&session.session_hash).await {
-        Ok(_) => {
-            let detail = json!({ "by": by, "client_id": client_id.map(ClientId::as_str) });
-            super::audit(state, &session.subject, "user.signed_out", detail).await;
+) -> std::result::Result<Vec<Url>, Response> {
+    match super::backchannel::end_session(state, session).await {
+        Ok(ended) => {
+            if ended.session_ended {
+                let detail = json!({ "by": by, "client_id": client_id.map(ClientId::as_str) });
+                super::audit(state, &session.subject, "user.signed_out", detail).await;
+            }
+            Ok(ended.frames)
         }
-        Err(err) => tracing::warn!(error = %err, "could not end a browser session"),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not end a browser session");
+            Err(logout_pages::not_signed_out())
+        }
     }
-    frames
 }
 
 /// The `Set-Cookie` that removes the session cookie.

@@ -1,7 +1,7 @@
 //! The sign-out pages ([`super::logout`]): the confirmation form, "you are
 //! signed out", "you are still signed in" and the error page. Plain HTML
 //! forms, no JavaScript, every value escaped; the frame is the browser flows'
-//! ([`crate::authorize::pages::page`]).
+//! (`crate::authorize::pages::page`).
 
 use std::collections::BTreeSet;
 
@@ -81,7 +81,10 @@ pub fn signed_out(client_name: Option<&str>, link: Option<&str>, frames: &[Url])
 
 /// Signed out, on the way back to the application: the front-channel logout
 /// iframes load, then the page moves on by itself after a moment (a
-/// `<meta http-equiv="refresh">`, no JavaScript) or when the user follows the link.
+/// `<meta http-equiv="refresh">`, no JavaScript) or when the user follows the
+/// link. Best effort: the page does not (cannot, without script) wait for the
+/// frames, so a client page slower than `FRAME_SECONDS` may not finish;
+/// back-channel logout is the reliable way.
 pub fn signed_out_then_redirect(client_name: Option<&str>, target: &str, frames: &[Url]) -> Response {
     let body = format!(
         "<meta http-equiv=\"refresh\" content=\"{FRAME_SECONDS};url={url}\">\
@@ -99,14 +102,16 @@ pub fn signed_out_then_redirect(client_name: Option<&str>, target: &str, frames:
 /// Seconds the front-channel iframes get before the page moves on.
 const FRAME_SECONDS: u32 = 2;
 
-/// One invisible iframe per front-channel logout URI.
+/// One invisible iframe per front-channel logout URI, sandboxed: the client's
+/// page may run scripts and use its own cookies and storage (its origin), but
+/// may not navigate this window, open pop-ups or submit forms.
 fn iframes(frames: &[Url]) -> String {
     frames
         .iter()
         .map(|url| {
             format!(
                 "<iframe class=\"frontchannel-logout\" src=\"{}\" title=\"Signing out of {}\" \
-                 width=\"0\" height=\"0\" hidden></iframe>",
+                 sandbox=\"allow-scripts allow-same-origin\" width=\"0\" height=\"0\" hidden></iframe>",
                 escape(url.as_str()),
                 escape(url.host_str().unwrap_or("an application")),
             )
@@ -156,6 +161,17 @@ pub fn error(message: &str) -> Response {
              <p>You were not signed out. Go back to the application and try again.</p>",
             escape(message)
         ),
+    )
+}
+
+/// Signing out failed (the store could not record it): nothing changed, the
+/// user is still signed in and may try again. `500`.
+pub fn not_signed_out() -> Response {
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Sign-out failed",
+        "<h1>You are still signed in</h1><p role=\"alert\">The sign-out could not be completed. \
+         Nothing was changed; please try again.</p>",
     )
 }
 

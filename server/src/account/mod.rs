@@ -250,8 +250,10 @@ pub async fn sign_out(state: &AppState, headers: &HeaderMap, form: &Params) -> R
     if !matches {
         return Ok(stale_form());
     }
-    let frames = logout::end_browser_session(state, &session, "user", None).await;
-    logout::signed_out_here(state, &frames)
+    match logout::end_browser_session(state, &session, "user", None).await {
+        Ok(frames) => logout::signed_out_here(state, &frames),
+        Err(page) => Ok(page),
+    }
 }
 
 /// `POST /account/password`: current password, new password twice. The
@@ -286,31 +288,41 @@ pub async fn change_password(state: &AppState, headers: &HeaderMap, address: &st
         return refuse("The new password is too short.").await;
     };
     state.store.set_password_hash(&user.subject, Some(&hash)).await?;
-    // Whoever else holds a session of this user is signed out; this browser stays.
-    let ended = match browser::cookie(headers, SESSION_COOKIE) {
+    // Whoever else holds a session of this user is signed out; this browser
+    // stays. Each session's clients get back-channel logout tokens (those
+    // browsers are not here to show front-channel iframes), queued in the same
+    // step that deletes the session.
+    let others = match browser::cookie(headers, SESSION_COOKIE) {
         Some(value) => {
             state
                 .store
-                .delete_other_browser_sessions(&user.subject, &browser::hash(&value))
+                .other_browser_sessions(&user.subject, &browser::hash(&value))
                 .await?
         }
         None => Vec::new(),
     };
-    // Their clients get back-channel logout tokens (those browsers are not
-    // here to show front-channel iframes).
-    for sid in ended.iter().flatten() {
-        if let Err(err) = backchannel::notify_session_end(state, sid).await {
-            tracing::warn!(error = %err, "could not notify the clients of an ended session");
+    let (mut ended, mut failed) = (0usize, 0usize);
+    for session in &others {
+        match backchannel::end_session(state, session).await {
+            Ok(done) => ended += usize::from(done.session_ended),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not end another session of the user");
+                failed += 1;
+            }
         }
     }
-    let ended = ended.len();
     audit(
         state,
         &user.subject,
         "user.password_changed",
-        json!({ "by": "user", "other_sessions_ended": ended }),
+        json!({ "by": "user", "other_sessions_ended": ended, "other_sessions_not_ended": failed }),
     )
     .await;
+    if failed > 0 {
+        let why = "Your password was changed, but some of your other sign-ins could not be ended. \
+                   Change it again to retry.";
+        return account_page(state, user, csrf, StatusCode::INTERNAL_SERVER_ERROR, None, Some(why)).await;
+    }
     Ok(see_other("/account?done=password-changed"))
 }
 

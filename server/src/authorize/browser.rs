@@ -109,8 +109,9 @@ pub async fn current_session(
 
 /// Starts a login session for `subject`; returns its `Set-Cookie`. When the
 /// browser already holds a session of the same user (a new sign-in, e.g.
-/// `prompt=login`), the new one replaces it and keeps its `sid`, so the
-/// clients that got ID tokens in it are still told when it ends.
+/// `prompt=login`), the new one replaces it and keeps its `sid` (and its
+/// clients' records last as long as the new session), so the clients that
+/// got ID tokens in it are still told when it ends.
 pub async fn start_session(
     state: &AppState,
     headers: &HeaderMap,
@@ -121,21 +122,25 @@ pub async fn start_session(
         .await?
         .map(|(session, _)| session)
         .filter(|session| &session.subject == subject);
-    let sid = previous
-        .as_ref()
-        .and_then(|session| session.sid.clone())
-        .unwrap_or_else(crate::account::backchannel::new_sid);
+    let kept_sid = previous.as_ref().and_then(|session| session.sid.clone());
+    let sid = kept_sid.clone().unwrap_or_else(crate::account::backchannel::new_sid);
     let value = random_token();
+    let expires_at = auth_time + SESSION_LIFETIME;
     state
         .store
         .insert_browser_session(&BrowserSessionRecord {
             session_hash: hash(&value),
             subject: subject.clone(),
             auth_time,
-            expires_at: auth_time + SESSION_LIFETIME,
+            expires_at,
             sid: Some(sid),
         })
         .await?;
+    if let Some(sid) = &kept_sid {
+        // The session lasts longer now: so do its clients (else they are
+        // purged at the old end, and a later logout would tell nobody).
+        state.store.extend_session_clients(sid, expires_at).await?;
+    }
     if let Some(previous) = previous {
         state.store.delete_browser_session(&previous.session_hash).await?;
     }

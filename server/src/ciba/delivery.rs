@@ -8,6 +8,10 @@
 //! delivered; a 4xx is final (retrying cannot help); a 5xx, timeout or refused
 //! connection is retried with exponential backoff up to [`MAX_ATTEMPTS`].
 //! Bearer tokens and push bodies (which hold tokens) are sealed at rest.
+//! A row that cannot be sent at all (its logout token cannot be made) fails at
+//! once with the reason; any other error with one row is logged, the pass goes
+//! on with the next row, and the row is retried after its lease, until its
+//! attempts are spent.
 //!
 //! The same outbox carries OpenID Connect back-channel logout tokens (kind
 //! `backchannel_logout`, [`crate::account::backchannel`]), with the same
@@ -72,9 +76,24 @@ pub async fn deliver_due(state: &AppState) -> Result<usize> {
     let mut attempted = 0;
     while let Some(notification) = state.store.claim_due_notification(state.now(), LEASE_SECONDS).await? {
         attempted += 1;
-        deliver(state, &notification).await?;
+        if let Err(err) = deliver(state, &notification).await {
+            // One row's trouble does not hold up the rows behind it: this one
+            // is tried again when its lease runs out, until its attempts are spent.
+            tracing::warn!(id = notification.id, attempts = notification.attempts, error = %err, "could not deliver a notification");
+            if notification.attempts >= MAX_ATTEMPTS {
+                give_up(state, &notification, &err.to_string()).await?;
+            }
+        }
     }
     Ok(attempted)
+}
+
+/// Marks `n` failed for good with `error` (an operator can redeliver it).
+async fn give_up(state: &AppState, n: &NotificationRecord, error: &str) -> Result<()> {
+    state.store.mark_notification_failed(n.id, state.now(), error).await?;
+    observability::notification_delivery(n.kind, DeliveryResult::Failed);
+    tracing::warn!(id = n.id, attempts = n.attempts, %error, "notification failed for good");
+    Ok(())
 }
 
 async fn deliver(state: &AppState, n: &NotificationRecord) -> Result<()> {
@@ -86,7 +105,18 @@ async fn deliver(state: &AppState, n: &NotificationRecord) -> Result<()> {
     let now = state.now();
     let outcome = match n.kind {
         // OpenID Connect Back-Channel Logout: a form POST of a token signed now.
-        NotificationKind::BackchannelLogout => crate::account::backchannel::send(state, n, &url, &body).await?,
+        NotificationKind::BackchannelLogout => {
+            match crate::account::backchannel::logout_token(state, &n.client_id, &body).await? {
+                Ok(token) => {
+                    state
+                        .outbound
+                        .post_form(&url, &[("logout_token", token.as_str())])
+                        .await
+                }
+                // No token can be made on a retry either (the client is gone, no key).
+                Err(why) => return give_up(state, n, &format!("no logout token: {why}")).await,
+            }
+        }
         NotificationKind::Ping | NotificationKind::Push => state.outbound.post_json(&url, Some(&bearer), &body).await,
     };
     let (retry, error) = match outcome {
@@ -109,9 +139,7 @@ async fn deliver(state: &AppState, n: &NotificationRecord) -> Result<()> {
         observability::notification_delivery(n.kind, DeliveryResult::Retried);
         tracing::warn!(id = n.id, attempts = n.attempts, %error, "notification failed; will retry");
     } else {
-        state.store.mark_notification_failed(n.id, now, &error).await?;
-        observability::notification_delivery(n.kind, DeliveryResult::Failed);
-        tracing::warn!(id = n.id, attempts = n.attempts, %error, "notification failed for good");
+        give_up(state, n, &error).await?;
     }
     Ok(())
 }

@@ -105,6 +105,16 @@ fn interaction_from_row(row: &AnyRow) -> Result<InteractionRecord, StoreError> {
     })
 }
 
+fn session_from_row(row: &AnyRow) -> Result<BrowserSessionRecord, StoreError> {
+    Ok(BrowserSessionRecord {
+        session_hash: column(row, "session_hash")?,
+        subject: Subject::new(column::<String>(row, "subject")?),
+        auth_time: column(row, "auth_time")?,
+        expires_at: column(row, "expires_at")?,
+        sid: column(row, "sid")?,
+    })
+}
+
 fn code_from_row(row: &AnyRow) -> Result<AuthorizationCodeRecord, StoreError> {
     Ok(AuthorizationCodeRecord {
         code_hash: column(row, "code_hash")?,
@@ -238,17 +248,7 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref()
-            .map(|row| {
-                Ok(BrowserSessionRecord {
-                    session_hash: column(row, "session_hash")?,
-                    subject: Subject::new(column::<String>(row, "subject")?),
-                    auth_time: column(row, "auth_time")?,
-                    expires_at: column(row, "expires_at")?,
-                    sid: column(row, "sid")?,
-                })
-            })
-            .transpose()
+        row.as_ref().map(session_from_row).transpose()
     }
 
     /// Ends the session with this hash (sign-out); whether there was one.
@@ -261,21 +261,24 @@ impl Store {
         Ok(super::one_row(&result))
     }
 
-    /// Ends every session of `subject` except the one with hash `keep` (a
-    /// password change signs the user out elsewhere); the `sid` of each ended
-    /// session (`None` for sessions older than `sid`), for back-channel logout.
+    /// Every session of `subject` except the one with hash `keep`, expired or
+    /// not (a password change signs the user out elsewhere: each is ended
+    /// after its clients are told, [`Store::end_browser_session`]).
     #[tracing::instrument(level = "debug", skip_all, fields(subject = %subject), err(level = "debug"))]
-    pub async fn delete_other_browser_sessions(
+    pub async fn other_browser_sessions(
         &self,
         subject: &Subject,
         keep: &str,
-    ) -> Result<Vec<Option<String>>, StoreError> {
-        let rows = sqlx::query("DELETE FROM browser_sessions WHERE subject = $1 AND session_hash <> $2 RETURNING sid")
-            .bind(subject.as_str())
-            .bind(keep)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|row| column(row, "sid")).collect()
+    ) -> Result<Vec<BrowserSessionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT session_hash, subject, auth_time, expires_at, sid FROM browser_sessions \
+             WHERE subject = $1 AND session_hash <> $2 ORDER BY expires_at, session_hash",
+        )
+        .bind(subject.as_str())
+        .bind(keep)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_from_row).collect()
     }
 
     /// Records an issued authorization code.

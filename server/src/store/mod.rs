@@ -91,7 +91,7 @@ pub use outbox::{DEFAULT_NOTIFICATION_LIST_LIMIT, MAX_NOTIFICATION_LIST_LIMIT};
 pub use payments::{PaymentRecord, RefundOutcome, RefundRecord, MAX_REFERENCE_MATCHES};
 pub use records::*;
 pub use registrations::RegistrationRecord;
-pub use session_clients::SessionClientRecord;
+pub use session_clients::{SessionClientRecord, SessionEnd};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

@@ -80,26 +80,32 @@ fn list_limit(limit: u32) -> i64 {
     })
 }
 
+/// The statement that adds `notification` ([`Store::enqueue_notification`]),
+/// for a caller that runs it inside its own transaction too.
+pub(super) fn insert_notification(
+    notification: &NewNotification,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO outbox (kind, client_id, ciba_request_id, endpoint, bearer_sealed, body_sealed, attempts, \
+         next_attempt_at, locked_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0, $7) \
+         ON CONFLICT (ciba_request_id, kind) DO NOTHING RETURNING id",
+    )
+    .bind(notification.kind.as_str())
+    .bind(notification.client_id.as_str())
+    .bind(notification.ciba_request_id.as_str())
+    .bind(notification.endpoint.as_str())
+    .bind(notification.bearer_sealed.as_str())
+    .bind(notification.body_sealed.as_str())
+    .bind(notification.due_at)
+}
+
 impl Store {
     /// Adds a notification, due at `due_at` (also its creation time), never
     /// tried and not leased; returns its id, or `None` when the request already
     /// has a notification of this kind (there is at most one).
     #[tracing::instrument(level = "debug", skip_all, fields(kind = notification.kind.as_str(), client_id = %notification.client_id), err(level = "debug"))]
     pub async fn enqueue_notification(&self, notification: &NewNotification) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO outbox (kind, client_id, ciba_request_id, endpoint, bearer_sealed, body_sealed, attempts, \
-             next_attempt_at, locked_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0, $7) \
-             ON CONFLICT (ciba_request_id, kind) DO NOTHING RETURNING id",
-        )
-        .bind(notification.kind.as_str())
-        .bind(notification.client_id.as_str())
-        .bind(notification.ciba_request_id.as_str())
-        .bind(notification.endpoint.as_str())
-        .bind(notification.bearer_sealed.as_str())
-        .bind(notification.body_sealed.as_str())
-        .bind(notification.due_at)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = insert_notification(notification).fetch_optional(&self.pool).await?;
         row.as_ref().map(|row| column(row, "id")).transpose()
     }
 

@@ -3,8 +3,12 @@
 //! `/logout` (signature checked against `/jwks`, `typ: logout+jwt`, claims, no
 //! `nonce`); a receiver that is down, then up, gets it after the retry; a
 //! redirect from the receiver is not followed; refresh tokens without
-//! `offline_access` are revoked; the front-channel iframe with `iss` and `sid`
-//! and the CSP that allows it; discovery; registration checks.
+//! `offline_access` are revoked, those of a grant that holds it (shared by
+//! another session through a merge) stay; the front-channel iframe with `iss`
+//! and `sid`, sandboxed, and the CSP that allows it; a re-login that keeps the
+//! `sid` keeps its clients as long as the new session; a logout token that
+//! cannot be made (deleted client) fails its row without holding up the next;
+//! discovery; registration checks.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -109,7 +113,12 @@ async fn setup(edit: impl FnOnce(&mut outband_protocol::ClientMetadata)) -> (Tes
 
 /// Logs alice in through the real pages, approves, redeems `scope`: the tokens.
 async fn sign_in(live: &Live, browser: &mut Browser, scope: &str) -> Value {
-    let login = browser.get(&authorize_path(WEB, &[("scope", scope)])).await;
+    sign_in_with(live, browser, &[("scope", scope)]).await
+}
+
+/// [`sign_in`] with the authorization request's parameters `extra`.
+async fn sign_in_with(live: &Live, browser: &mut Browser, extra: &[(&str, &str)]) -> Value {
+    let login = browser.get(&authorize_path(WEB, extra)).await;
     let after_login = browser.login(&login, "alice", PASSWORD).await;
     assert_eq!(after_login.status, 303, "{}", after_login.text);
     let consent = browser.get(&after_login.location().unwrap()).await;
@@ -326,6 +335,14 @@ async fn the_signed_out_page_frames_the_front_channel_logout_uri() {
     let src = format!("src=\"{}\"", expected.as_str().replace('&', "&amp;"));
     assert!(page.text.contains(&src), "{src} in {}", page.text);
     assert!(!page.text.contains("<script"), "works without JavaScript");
+    // Sandboxed: the client's page runs with its own origin but cannot navigate this window.
+    let frame = &page.text[page.text.find("<iframe").unwrap()..];
+    let frame = &frame[..frame.find('>').unwrap()];
+    assert!(
+        frame.contains(" sandbox=\"allow-scripts allow-same-origin\""),
+        "{frame}"
+    );
+    assert!(!frame.contains("allow-top-navigation"), "{frame}");
     let csp = page.headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-src https://client.example"), "{csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
@@ -543,4 +560,109 @@ async fn the_hybrid_flows_id_token_carries_the_sessions_sid_too() {
     let back = claims(tokens["id_token"].as_str().unwrap());
     assert!(front["sid"].as_str().is_some_and(|s| !s.is_empty()), "{front}");
     assert_eq!(front["sid"], back["sid"]);
+}
+
+#[tokio::test]
+async fn a_grant_that_holds_offline_access_keeps_its_refresh_tokens_at_logout() {
+    let (_server, live) = setup(|m| m.scope = outband_protocol::Scope::new("openid offline_access profile")).await;
+    let mut first = Browser::new(&live);
+    let offline = sign_in(&live, &mut first, "openid offline_access").await;
+    let grant_id = offline["grant_id"].as_str().unwrap().to_owned();
+    // Another session adds to the same grant without asking for offline_access.
+    let mut second = Browser::new(&live);
+    let merged = sign_in_with(
+        &live,
+        &mut second,
+        &[
+            ("scope", "openid profile"),
+            ("grant_management_action", "merge"),
+            ("grant_id", &grant_id),
+        ],
+    )
+    .await;
+    assert_eq!(merged["grant_id"], grant_id.as_str());
+    logout(&mut second, merged["id_token"].as_str().unwrap()).await;
+    // The grant (shared by both sessions) holds offline_access: §2.7, not revoked.
+    assert_eq!(refresh(&live, offline["refresh_token"].as_str().unwrap()).await, 200);
+}
+
+#[tokio::test]
+async fn a_re_login_keeping_the_sid_keeps_its_clients_until_the_new_end() {
+    let (receiver, url) = Receiver::start(&[]).await;
+    let (server, live) = setup(|m| m.backchannel_logout_uri = Some(url::Url::parse(&url).unwrap())).await;
+    let mut browser = Browser::new(&live);
+    let tokens = sign_in(&live, &mut browser, "openid").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let sid = claims(id_token)["sid"].as_str().unwrap().to_owned();
+    let lifetime = outband_server::authorize::browser::SESSION_LIFETIME;
+    server.clock.advance(lifetime - 60);
+    // Signing in again (prompt=login) keeps the sid; no new code is issued.
+    let login = browser
+        .get(&authorize_path(WEB, &[("scope", "openid"), ("prompt", "login")]))
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let after_login = browser.login(&login, "alice", PASSWORD).await;
+    assert_eq!(after_login.status, 303, "{}", after_login.text);
+    let new_end = server.state.now() + lifetime;
+    let rows = server.state.store.session_clients(&sid).await.unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r.expires_at == new_end), "{rows:?}");
+    // Past the first sign-in's end, expired rows are purged: the client stays.
+    server.clock.advance(120);
+    server
+        .state
+        .store
+        .purge_expired_browser_rows(server.state.now(), 0)
+        .await
+        .unwrap();
+    logout(&mut browser, id_token).await;
+    let calls = receiver.wait_for(1).await;
+    assert_eq!(claims(&logout_token(&calls[0]))["sid"], sid.as_str());
+}
+
+#[tokio::test]
+async fn a_logout_for_a_deleted_client_fails_and_the_next_one_is_still_delivered() {
+    use outband_protocol::ClientId;
+    use outband_server::store::{NewNotification, NotificationKind};
+    let (receiver, url) = Receiver::start(&[]).await;
+    // No live server: no worker delivers behind the test's back.
+    let server = TestServer::with_config(LOOPBACK_OUTBOUND).await;
+    server
+        .add_web_client(WEB, Profile::Oidc, |m| {
+            m.backchannel_logout_uri = Some(url::Url::parse(&url).unwrap())
+        })
+        .await;
+    server.add_web_client("gone", Profile::Oidc, |_| {}).await;
+    let sealer = server.state.keys.sealer();
+    let now = server.state.now();
+    for (client, due_at) in [("gone", now - 1), (WEB, now)] {
+        let body = json!({ "sub": "alice", "sid": "s1", "jti": format!("jti-{client}") });
+        let queued = NewNotification {
+            kind: NotificationKind::BackchannelLogout,
+            client_id: ClientId::new(client),
+            ciba_request_id: format!("logout:test-{client}"),
+            endpoint: url.clone(),
+            bearer_sealed: sealer.seal(b"").unwrap(),
+            body_sealed: sealer.seal(body.to_string().as_bytes()).unwrap(),
+            due_at,
+        };
+        server.state.store.enqueue_notification(&queued).await.unwrap().unwrap();
+    }
+    assert!(server.state.store.delete_client(&ClientId::new("gone")).await.unwrap());
+
+    assert_eq!(delivery::deliver_due(&server.state).await.unwrap(), 2);
+    let calls = receiver.wait_for(1).await;
+    assert_eq!(claims(&logout_token(&calls[0]))["aud"], WEB);
+    let failed = server.state.store.failed_notifications(10).await.unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].client_id.as_str(), "gone");
+    let reason = failed[0].last_error.clone().unwrap_or_default();
+    assert!(
+        reason.contains("no logout token") && reason.contains("gone"),
+        "{reason}"
+    );
+    // Never claimed again.
+    server.clock.advance(3600);
+    assert_eq!(delivery::deliver_due(&server.state).await.unwrap(), 0);
+    assert_eq!(receiver.calls().len(), 1);
 }
