@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use crate::live::LiveServer;
 use crate::{cargo, target_dir};
 
-const CLIENT_ID: &str = "demo-pos";
-const CLIENT_SECRET: &str = "demo-pos-secret";
+pub const CLIENT_ID: &str = "demo-pos";
+pub const CLIENT_SECRET: &str = "demo-pos-secret";
 const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
 const TARGETS_DOC: &str = "docs/benchmarks.md";
 
@@ -240,20 +240,7 @@ async fn operation(driver: &Driver, scenario: Scenario, worker: usize) -> Result
             }
             Ok(())
         }
-        Scenario::CibaFlow => {
-            let auth_req_id = bc_authorize(http, url, "bob").await?;
-            // bob is a test user who approves at once: the first poll has the tokens.
-            let answer = post_form(
-                http,
-                &format!("{url}/token"),
-                &[("grant_type", CIBA_GRANT), ("auth_req_id", &auth_req_id)],
-            )
-            .await?;
-            if answer.get("access_token").is_none() {
-                bail!("no token after the approval: {answer}");
-            }
-            Ok(())
-        }
+        Scenario::CibaFlow => ciba_flow(http, url).await,
         Scenario::CibaPendingPoll => {
             let auth_req_id = driver
                 .pending
@@ -274,6 +261,23 @@ async fn operation(driver: &Driver, scenario: Scenario, worker: usize) -> Result
             Ok(())
         }
     }
+}
+
+/// One full CIBA flow of the demo client for bob, a test user who approves at
+/// once: backchannel authentication, then the token request, whose first poll
+/// has the tokens.
+pub async fn ciba_flow(http: &reqwest::Client, url: &str) -> Result<()> {
+    let auth_req_id = bc_authorize(http, url, "bob").await?;
+    let answer = post_form(
+        http,
+        &format!("{url}/token"),
+        &[("grant_type", CIBA_GRANT), ("auth_req_id", &auth_req_id)],
+    )
+    .await?;
+    if answer.get("access_token").is_none() {
+        bail!("no token after the approval: {answer}");
+    }
+    Ok(())
 }
 
 async fn get_ok(http: &reqwest::Client, url: &str) -> Result<()> {
@@ -350,7 +354,7 @@ fn summarize(latencies: &[Duration], errors: usize, elapsed: Duration, cpu_ms_pe
     })
 }
 
-fn round2(value: f64) -> f64 {
+pub fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
@@ -375,7 +379,7 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn rss_mb(pid: u32) -> Option<f64> {
+pub fn rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

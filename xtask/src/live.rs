@@ -18,12 +18,40 @@ pub struct LiveServer {
     /// `http://127.0.0.1:<port>`, also the issuer.
     pub url: String,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl LiveServer {
     /// Starts `binary demo` with its output in `log`; waits (at most 60 s) until `/readyz` answers 200.
     pub fn start(binary: &Path, log: &Path) -> Result<Self> {
+        Self::launch(binary, log, |listen, dir| {
+            Ok(vec![
+                "demo".into(),
+                "--listen".into(),
+                listen.into(),
+                "--dir".into(),
+                dir.into(),
+            ])
+        })
+    }
+
+    /// Starts `binary --config <dir>/server.toml serve`, the configuration being
+    /// `config(listen, dir)`; otherwise as [`Self::start`].
+    pub fn start_configured(binary: &Path, log: &Path, config: impl FnOnce(&str, &Path) -> String) -> Result<Self> {
+        Self::launch(binary, log, |listen, dir| {
+            let file = dir.join("server.toml");
+            std::fs::write(&file, config(listen, dir)).with_context(|| format!("cannot write {}", file.display()))?;
+            Ok(vec!["--config".into(), file.into(), "serve".into()])
+        })
+    }
+
+    /// Starts `binary` with the arguments `args(listen, dir)` on a free port
+    /// and a new temporary directory; waits until it is ready.
+    fn launch(
+        binary: &Path,
+        log: &Path,
+        args: impl FnOnce(&str, &Path) -> Result<Vec<std::ffi::OsString>>,
+    ) -> Result<Self> {
         let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
@@ -31,14 +59,19 @@ impl LiveServer {
             .port();
         let listen = format!("127.0.0.1:{port}");
         let mut command = Command::new(binary);
-        command.args(["demo", "--listen", &listen, "--dir"]).arg(dir.path());
+        command.args(args(&listen, dir.path())?);
         let mut server = Self {
             url: format!("http://{listen}"),
             child: spawn_logged(command, log)?,
-            _dir: dir,
+            dir,
         };
         wait_ready(&listen, &mut server.child, log)?;
         Ok(server)
+    }
+
+    /// The server's data directory (its SQLite database).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The server's process id (for its CPU time and memory in /proc).

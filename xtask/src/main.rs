@@ -11,6 +11,7 @@ mod peer;
 mod postgres;
 mod schemathesis;
 mod setup;
+mod soak;
 mod test;
 
 use std::env;
@@ -38,6 +39,8 @@ enum Task {
     Demo(demo::DemoOpts),
     /// Load a release-built demo server; results in target/bench/results.json, targets in docs/benchmarks.md
     Bench(bench::BenchOpts),
+    /// Many complete CIBA flows against a release-built demo server, sampling its memory (target/bench/soak.json)
+    Soak(soak::SoakOpts),
     /// Outband side by side with the peer harness (oidc-provider, ../shared/bench); see docs/PERFORMANCE.md
     PeerBench(peer::PeerOpts),
     /// Fuzz a live demo server from its /openapi.json with schemathesis (PyPI, installed under target/)
@@ -67,6 +70,7 @@ fn dispatch(task: Task) -> Result<ExitCode> {
         Task::Test(opts) => test::run(&root, &opts).map(|()| ExitCode::SUCCESS),
         Task::Demo(opts) => demo::run(&root, &opts),
         Task::Bench(opts) => bench::run(&root, &opts).map(|()| ExitCode::SUCCESS),
+        Task::Soak(opts) => soak::run(&root, &opts).map(|()| ExitCode::SUCCESS),
         Task::PeerBench(opts) => peer::run_peer(&root, &opts).map(|()| ExitCode::SUCCESS),
         Task::Schemathesis(opts) => schemathesis::run(&root, &opts).map(|()| ExitCode::SUCCESS),
         Task::Interop => interop::run(&root, false).map(|()| ExitCode::SUCCESS),
