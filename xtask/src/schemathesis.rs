@@ -3,7 +3,9 @@
 //! when missing, starts `outband-server demo` on a free port, and runs
 //! `schemathesis run <server>/openapi.json` with a bounded budget. Fails on any
 //! 5xx or response that does not match the document, and after at most
-//! `--timeout` seconds.
+//! `--timeout` seconds. A run that fails only inside schemathesis itself (its
+//! "Runtime Error", no check failing) is repeated once; its output is kept in
+//! `target/schemathesis/schemathesis.log`.
 
 use std::path::Path;
 use std::process::Command;
@@ -47,9 +49,34 @@ pub fn run(root: &Path, opts: &SchemathesisOpts) -> Result<()> {
     let binary = crate::server_binary(root, opts.prebuilt)?;
     let server = LiveServer::start(&binary, &work.join("server.log"))?;
 
+    // Hypothesis, under schemathesis, now and then fails in its own code while it
+    // builds examples ("Runtime Error" in the ERRORS section, no check failed):
+    // such a run is repeated once. A check that fails is never repeated.
+    for attempt in 1..=2 {
+        let (passed, output) = run_once(&schemathesis, &work, &server, opts)?;
+        if passed {
+            return Ok(());
+        }
+        if attempt == 1 && only_tool_errors(&output) {
+            eprintln!("==> schemathesis failed in its own code, with no check failing: running it once more");
+            continue;
+        }
+        break;
+    }
+    drop(server);
+    bail!(
+        "schemathesis found problems; server log: {}",
+        work.join("server.log").display()
+    )
+}
+
+/// One `schemathesis run`; whether it passed, and what it printed (also copied to stdout).
+fn run_once(schemathesis: &Path, work: &Path, server: &LiveServer, opts: &SchemathesisOpts) -> Result<(bool, String)> {
+    let log = work.join("schemathesis.log");
+    let out = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut command = Command::new(schemathesis);
     command
-        .current_dir(&work)
+        .current_dir(work)
         .arg("run")
         .arg(format!("{}/openapi.json", server.url))
         .args(["--checks", "not_a_server_error,response_schema_conformance"])
@@ -58,7 +85,9 @@ pub fn run(root: &Path, opts: &SchemathesisOpts) -> Result<()> {
         .args(["--auth", "demo-pos:demo-pos-secret"])
         .args(["--max-examples", &opts.max_examples.to_string()])
         .args(["--request-timeout", "10", "--workers", "2", "--seed", "1"])
-        .args(["--generation-database", "none", "--no-color"]);
+        .args(["--generation-database", "none", "--no-color"])
+        .stdout(out.try_clone().context("cannot share the log file")?)
+        .stderr(out);
     announce(&command);
     let mut child = command
         .spawn()
@@ -71,6 +100,7 @@ pub fn run(root: &Path, opts: &SchemathesisOpts) -> Result<()> {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
+            print!("{}", std::fs::read_to_string(&log).unwrap_or_default());
             bail!(
                 "schemathesis did not finish within {} s (server log: {})",
                 opts.timeout,
@@ -79,14 +109,30 @@ pub fn run(root: &Path, opts: &SchemathesisOpts) -> Result<()> {
         }
         std::thread::park_timeout(Duration::from_millis(200));
     };
-    drop(server);
-    if !status.success() {
-        bail!(
-            "schemathesis found problems ({status}); server log: {}",
-            work.join("server.log").display()
-        );
+    let output = std::fs::read_to_string(&log).with_context(|| format!("cannot read {}", log.display()))?;
+    print!("{output}");
+    Ok((status.success(), output))
+}
+
+/// Whether a failed run's report holds only errors of schemathesis itself: an
+/// ERRORS section whose entries are all "Runtime Error", and no FAILURES section.
+fn only_tool_errors(output: &str) -> bool {
+    let has_failures = output
+        .lines()
+        .any(|line| line.contains(" FAILURES ") && line.starts_with('='));
+    let errors = output.split_once(" ERRORS ").map(|(_, rest)| rest);
+    match errors {
+        Some(errors) if !has_failures => {
+            let kinds: Vec<&str> = errors
+                .lines()
+                .zip(errors.lines().skip(1))
+                .filter(|(title, _)| title.starts_with('_') && title.ends_with('_'))
+                .map(|(_, kind)| kind.trim())
+                .collect();
+            !kinds.is_empty() && kinds.iter().all(|kind| *kind == "Runtime Error")
+        }
+        _ => false,
     }
-    Ok(())
 }
 
 /// The schemathesis executable in `work/venv`, installed first if missing.
@@ -106,4 +152,20 @@ fn install(work: &Path) -> Result<std::path::PathBuf> {
         bail!("pip installed schemathesis, but {} is missing", bin.display());
     }
     Ok(bin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_tool_errors;
+
+    #[test]
+    fn only_runtime_errors_without_failures_are_repeated() {
+        let tool = "=== ERRORS ===\n____ POST /device/v1/enroll ____\nRuntime Error\nInconsistent results\n";
+        assert!(only_tool_errors(tool));
+        let failed = "=== FAILURES ===\n____ POST /token ____\n1. Server error\n=== ERRORS ===\n____ POST /x ____\nRuntime Error\n";
+        assert!(!only_tool_errors(failed));
+        let other = "=== ERRORS ===\n____ GET /x ____\nNetwork Error\n";
+        assert!(!only_tool_errors(other));
+        assert!(!only_tool_errors("exit 1 without a report"));
+    }
 }
