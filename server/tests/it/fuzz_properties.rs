@@ -199,7 +199,9 @@ proptest! {
     /// verifies (and never panics), whichever part was hit.
     #[test]
     fn jwt_tampered_tokens_never_verify(
-        claims in prop::collection::btree_map("[a-z]{1,8}", json_value(), 0..4),
+        // Names that no registered claim has (`sub`, `exp`, ...): josekit refuses
+        // to sign those with a value of the wrong type, which is not what this tests.
+        claims in prop::collection::btree_map("x[a-z]{0,7}", json_value(), 0..4),
         position in any::<prop::sample::Index>(),
         replacement in prop_oneof![Just('.'), Just('='), Just('+'), Just('/'), Just('A'), Just('_'), any::<char>()],
     ) {
