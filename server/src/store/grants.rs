@@ -230,11 +230,12 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::testing::fresh_store;
 
-    fn grant(id: &str) -> GrantRecord {
+    /// A grant of client `c` for subject `s`, scope `openid` (also for other store tests).
+    pub(in crate::store) fn grant(id: &str) -> GrantRecord {
         GrantRecord {
             grant_id: id.into(),
             client_id: ClientId::new("c"),

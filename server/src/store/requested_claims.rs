@@ -68,7 +68,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use outband_protocol::{ClientId, Scope, Subject};
+    use outband_protocol::Scope;
 
     use crate::store::testing::fresh_store;
     use crate::store::GrantRecord;
@@ -76,18 +76,7 @@ mod tests {
     #[tokio::test]
     async fn userinfo_claims_stay_with_their_grant() {
         let store = fresh_store().await;
-        let grant = GrantRecord {
-            grant_id: "g1".into(),
-            client_id: ClientId::new("c"),
-            subject: Subject::new("s"),
-            scope: Scope::new("openid"),
-            claims: vec!["sub".into()],
-            authorization_details: None,
-            created_at: 10,
-            updated_at: 10,
-            version: 0,
-            revoked: false,
-        };
+        let grant = crate::store::grants::tests::grant("g1");
         assert!(store.insert_grant(&grant).await.unwrap());
         assert!(store.userinfo_claims("g1").await.unwrap().is_empty());
         let names = vec!["email".to_owned(), "name".to_owned()];
