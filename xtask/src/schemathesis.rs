@@ -6,7 +6,12 @@
 //! `--timeout` seconds. A run that fails only inside schemathesis itself (its
 //! "Runtime Error", no check failing) is repeated once; its output is kept in
 //! `target/schemathesis/schemathesis.log`.
+//!
+//! `xtask/schemathesis/hooks.py` gives the protected operations real
+//! credentials (client, admin, a user's access token, an enrolled device with
+//! DPoP proofs), so they are fuzzed past their authentication check.
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -16,8 +21,9 @@ use anyhow::{bail, Context, Result};
 use crate::live::LiveServer;
 use crate::{announce, display, target_dir};
 
-/// The schemathesis versions the options below are written for.
-const REQUIREMENT: &str = "schemathesis>=4.32,<5";
+/// What `install` puts in the virtual environment: the schemathesis versions the
+/// options below are written for, and the JOSE library the hooks sign DPoP proofs with.
+const REQUIREMENTS: [&str; 2] = ["schemathesis>=4.32,<5", "pyjwt[crypto]>=2.8,<3"];
 
 #[derive(clap::Args)]
 pub struct SchemathesisOpts {
@@ -53,7 +59,8 @@ pub fn run(root: &Path, opts: &SchemathesisOpts) -> Result<()> {
     // section, no check failed), the run is repeated once. A check that fails is
     // never repeated.
     for attempt in 1..=2 {
-        let (passed, output) = run_once(&schemathesis, &work, &server, opts)?;
+        let hook_env = hook_environment(root, &binary, &server)?;
+        let (passed, output) = run_once(&schemathesis, &work, &server, hook_env, opts)?;
         if passed {
             return Ok(());
         }
@@ -71,18 +78,22 @@ pub fn run(root: &Path, opts: &SchemathesisOpts) -> Result<()> {
 }
 
 /// One `schemathesis run`; whether it passed, and what it printed (also copied to stdout).
-fn run_once(schemathesis: &Path, work: &Path, server: &LiveServer, opts: &SchemathesisOpts) -> Result<(bool, String)> {
+fn run_once(
+    schemathesis: &Path,
+    work: &Path,
+    server: &LiveServer,
+    hook_env: Vec<(&str, OsString)>,
+    opts: &SchemathesisOpts,
+) -> Result<(bool, String)> {
     let log = work.join("schemathesis.log");
     let out = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut command = Command::new(schemathesis);
     command
         .current_dir(work)
+        .envs(hook_env)
         .arg("run")
         .arg(format!("{}/openapi.json", server.url))
         .args(["--checks", "not_a_server_error,response_schema_conformance"])
-        // The demo client's Basic credentials get past client authentication on
-        // the OAuth endpoints; the others just refuse them.
-        .args(["--auth", "demo-pos:demo-pos-secret"])
         .args(["--max-examples", &opts.max_examples.to_string()])
         // One worker: with two, Hypothesis parses sources with `ast.parse` on two
         // threads at once, which CPython 3.11 does not survive ("SystemError: AST
@@ -117,6 +128,41 @@ fn run_once(schemathesis: &Path, work: &Path, server: &LiveServer, opts: &Schema
     Ok((status.success(), output))
 }
 
+/// The variables `xtask/schemathesis/hooks.py` reads: where the hooks are, the
+/// server, the demo client's credentials, the admin token, and a fresh
+/// activation code for `alice` (each run enrolls its own device).
+fn hook_environment(root: &Path, binary: &Path, server: &LiveServer) -> Result<Vec<(&'static str, OsString)>> {
+    let admin_file = server.dir().join("admin-token");
+    let admin_token =
+        std::fs::read_to_string(&admin_file).with_context(|| format!("cannot read {}", admin_file.display()))?;
+    let invite = Command::new(binary)
+        .arg("--config")
+        .arg(server.dir().join("outband.toml"))
+        .args(["users", "invite", "alice", "--json"])
+        .output()
+        .context("cannot run `outband-server users invite alice`")?;
+    if !invite.status.success() {
+        bail!(
+            "`outband-server users invite alice` failed: {}",
+            String::from_utf8_lossy(&invite.stderr)
+        );
+    }
+    let invitation: serde_json::Value =
+        serde_json::from_slice(&invite.stdout).context("`users invite --json` printed no JSON")?;
+    let code = invitation["code"]
+        .as_str()
+        .context("`users invite --json` printed no code")?;
+    Ok(vec![
+        ("PYTHONPATH", root.join("xtask").join("schemathesis").into()),
+        ("SCHEMATHESIS_HOOKS", "hooks".into()),
+        ("FUZZ_SERVER_URL", server.url.clone().into()),
+        ("FUZZ_CLIENT_ID", "demo-pos".into()),
+        ("FUZZ_CLIENT_SECRET", "demo-pos-secret".into()),
+        ("FUZZ_ADMIN_TOKEN", admin_token.trim().into()),
+        ("FUZZ_ACTIVATION_CODE", code.into()),
+    ])
+}
+
 /// Whether a failed run's report holds only errors of schemathesis itself: an
 /// ERRORS section whose entries are all "Runtime Error", and no FAILURES section.
 fn only_tool_errors(output: &str) -> bool {
@@ -142,18 +188,24 @@ fn only_tool_errors(output: &str) -> bool {
 fn install(work: &Path) -> Result<std::path::PathBuf> {
     let venv = work.join("venv");
     let bin = venv.join("bin").join("schemathesis");
-    if bin.is_file() {
+    // What was installed last, so a venv from before a change of REQUIREMENTS is topped up.
+    let stamp = venv.join("outband-requirements");
+    let wanted = REQUIREMENTS.join("\n");
+    if bin.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted) {
         return Ok(bin);
     }
-    crate::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    if !venv.join("bin").join("pip").is_file() {
+        crate::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
     crate::run(
         Command::new(venv.join("bin").join("pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(REQUIREMENT),
+            .args(REQUIREMENTS),
     )?;
     if !bin.is_file() {
         bail!("pip installed schemathesis, but {} is missing", bin.display());
     }
+    std::fs::write(&stamp, wanted).with_context(|| format!("cannot write {}", stamp.display()))?;
     Ok(bin)
 }
 
