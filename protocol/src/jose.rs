@@ -288,7 +288,10 @@ pub struct VerifiedJwt {
 /// Verifies a compact JWS against a set of public keys, accepting only `allowed` algorithms.
 ///
 /// Keys are chosen by `kid` when the header has one, otherwise every key whose type
-/// fits the algorithm is tried. A key whose own `alg` differs is never used.
+/// fits the algorithm is tried. The `kid` is a hint ([RFC 7515
+/// §4.1.4](https://www.rfc-editor.org/rfc/rfc7515#section-4.1.4)): when no key
+/// carries it, the keys without a `kid` that fit the algorithm are tried (a key
+/// with another `kid` never is). A key whose own `alg` differs is never used.
 pub fn verify_jwt(token: &str, keys: &[Jwk], allowed: &[SigningAlg]) -> Result<VerifiedJwt, JoseError> {
     let unverified = UnverifiedJwt::decode(token)?;
     let alg_name = unverified
@@ -297,13 +300,14 @@ pub fn verify_jwt(token: &str, keys: &[Jwk], allowed: &[SigningAlg]) -> Result<V
     let alg = SigningAlg::parse(alg_name)
         .filter(|alg| allowed.contains(alg))
         .ok_or_else(|| JoseError::AlgorithmNotAllowed(alg_name.to_owned()))?;
+    let usable = |jwk: &&Jwk| {
+        alg.fits(jwk) && jwk.algorithm().is_none_or(|a| a == alg.as_str()) && jwk.key_use().is_none_or(|u| u == "sig")
+    };
     let kid = unverified.kid();
-    let candidates = keys.iter().filter(|jwk| {
-        alg.fits(jwk)
-            && kid.is_none_or(|kid| jwk.key_id() == Some(kid))
-            && jwk.algorithm().is_none_or(|a| a == alg.as_str())
-            && jwk.key_use().is_none_or(|u| u == "sig")
-    });
+    let named = |jwk: &&Jwk| kid.is_none_or(|kid| jwk.key_id() == Some(kid));
+    let kid_known = kid.is_some_and(|kid| keys.iter().any(|jwk| jwk.key_id() == Some(kid)));
+    let unnamed = |jwk: &&Jwk| !kid_known && jwk.key_id().is_none();
+    let candidates = keys.iter().filter(usable).filter(|jwk| named(jwk) || unnamed(jwk));
     for jwk in candidates {
         let Ok(verifier) = alg.verifier(jwk) else { continue };
         if let Ok((payload, header)) = josekit::jwt::decode_with_verifier(token, &*verifier) {

@@ -197,10 +197,29 @@ impl Policy {
     }
 
     /// Whether an authorization request must carry a PKCE `code_challenge`
-    /// ([RFC 7636](https://www.rfc-editor.org/rfc/rfc7636)): under every FAPI
-    /// profile. Plain OIDC asks it of public clients only (the endpoint checks that).
-    pub fn requires_pkce(self) -> bool {
-        self.is_fapi()
+    /// ([RFC 7636](https://www.rfc-editor.org/rfc/rfc7636)); `pushed` says whether
+    /// it came through `/par`.
+    ///
+    /// - FAPI 1.0 Part 1 (`fapi1-baseline`) §5.2.2 item 7, the FAPI 2.0 Security
+    ///   Profile §5.3.2.2 (and Message Signing on it), and Open Finance Brasil
+    ///   (which requires PAR anyway): every request.
+    /// - FAPI 1.0 Part 2 (`fapi1-advanced`, and `fapi-ciba` in the browser)
+    ///   §5.2.2 item 18: "shall require PAR requests, if supported, to use PKCE
+    ///   (RFC7636) with S256"; a request object sent to `/authorize` directly
+    ///   needs none (the OpenID conformance suite's FAPI1-Advanced-Final plans
+    ///   add PKCE only with PAR).
+    /// - Plain OIDC: never by profile.
+    ///
+    /// Public clients need PKCE under every profile (the endpoint checks that);
+    /// `plain` is refused under FAPI ([`Self::allows_plain_pkce`]).
+    pub fn requires_pkce(self, pushed: bool) -> bool {
+        match self.profile {
+            Profile::Oidc => false,
+            Profile::Fapi1Advanced | Profile::FapiCiba => pushed,
+            Profile::Fapi1Baseline | Profile::Fapi2Security | Profile::Fapi2MessageSigning | Profile::OpenbankingBr => {
+                true
+            }
+        }
     }
 
     /// Whether the PKCE method `plain` is accepted: only for plain OIDC clients;
@@ -237,6 +256,18 @@ impl Policy {
     /// be a `request` object (else `invalid_request`).
     pub fn requires_signed_request_object(self) -> bool {
         self.is_fapi1_advanced_family() || matches!(self.profile, Profile::Fapi2MessageSigning)
+    }
+
+    /// Whether a request object must carry `exp` and `nbf`: FAPI 1.0 Part 2
+    /// §5.2.2 item 13 ("shall require the request object to contain an `exp`
+    /// claim that has a lifetime of no longer than 60 minutes after the `nbf`
+    /// claim") and item 17 ("shall require the request object to contain an `nbf`
+    /// claim that is no longer than 60 minutes in the past"), FAPI 2.0 Message
+    /// Signing §5.3.2, and the profiles on them: where signed request objects are
+    /// required ([`Self::requires_signed_request_object`]). RFC 9101 and OpenID
+    /// Connect Core §6.1 require neither; elsewhere they are checked when present.
+    pub fn requires_request_object_exp_and_nbf(self) -> bool {
+        self.requires_signed_request_object()
     }
 
     /// Whether the hybrid flow (`response_type=code id_token`, OpenID Connect
@@ -350,10 +381,25 @@ mod tests {
         for profile in [Profile::Oidc, Profile::Fapi1Advanced, Profile::FapiCiba] {
             assert!(!Policy::of(profile).requires_par(), "{profile}");
         }
-        assert!(Policy::of(Profile::Oidc).allows_plain_pkce() && !Policy::of(Profile::Oidc).requires_pkce());
-        for profile in [Profile::Fapi1Advanced, Profile::Fapi2Security, Profile::Fapi1Baseline] {
+        let oidc = Policy::of(Profile::Oidc);
+        assert!(oidc.allows_plain_pkce() && !oidc.requires_pkce(false) && !oidc.requires_pkce(true));
+        for profile in [
+            Profile::Fapi1Baseline,
+            Profile::Fapi2Security,
+            Profile::Fapi2MessageSigning,
+            Profile::OpenbankingBr,
+        ] {
+            let policy = Policy::of(profile);
             assert!(
-                Policy::of(profile).requires_pkce() && !Policy::of(profile).allows_plain_pkce(),
+                policy.requires_pkce(false) && policy.requires_pkce(true) && !policy.allows_plain_pkce(),
+                "{profile}"
+            );
+        }
+        // FAPI 1.0 Part 2 §5.2.2 item 18: PKCE for pushed requests only.
+        for profile in [Profile::Fapi1Advanced, Profile::FapiCiba] {
+            let policy = Policy::of(profile);
+            assert!(
+                !policy.requires_pkce(false) && policy.requires_pkce(true) && !policy.allows_plain_pkce(),
                 "{profile}"
             );
         }
@@ -382,14 +428,17 @@ mod tests {
             let policy = Policy::of(profile);
             assert!(policy.requires_signed_authorization_response(), "{profile}");
             assert!(policy.requires_signed_request_object(), "{profile}");
+            assert!(policy.requires_request_object_exp_and_nbf(), "{profile}");
             assert!(policy.requires_nonce_with_openid(), "{profile}");
             assert_eq!(policy.default_authorization_response_alg(), SigningAlg::PS256);
         }
         let ms = Policy::of(Profile::Fapi2MessageSigning);
         assert!(ms.requires_signed_request_object() && !ms.requires_signed_authorization_response());
+        assert!(ms.requires_request_object_exp_and_nbf());
         for profile in [Profile::Oidc, Profile::Fapi1Baseline, Profile::Fapi2Security] {
             let policy = Policy::of(profile);
             assert!(!policy.requires_signed_request_object(), "{profile}");
+            assert!(!policy.requires_request_object_exp_and_nbf(), "{profile}");
             assert!(!policy.requires_signed_authorization_response(), "{profile}");
         }
         let oidc = Policy::of(Profile::Oidc);

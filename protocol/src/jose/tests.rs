@@ -60,6 +60,40 @@ fn verify_refuses_a_key_it_does_not_know() {
     ));
 }
 
+/// The public JWK of `key` without its `kid`.
+fn without_kid(key: &SigningKey) -> Jwk {
+    let mut map: Map<String, Value> = key.public_jwk().as_ref().clone();
+    map.remove("kid");
+    Jwk::from_map(map).unwrap()
+}
+
+#[test]
+fn a_kid_is_a_hint_keys_without_one_are_tried_when_none_has_it() {
+    // RFC 7515 §4.1.4: a registered key without `kid` verifies a JWS naming one.
+    let signer = key(SigningAlg::ES256);
+    let token = signer.sign(None, &claims()).unwrap();
+    assert!(UnverifiedJwt::decode(&token).unwrap().kid().is_some());
+    let other = without_kid(&key(SigningAlg::ES256));
+    let verified = verify_jwt(&token, &[other.clone(), without_kid(&signer)], &[SigningAlg::ES256]).unwrap();
+    assert_eq!(verified.claims["sub"], "alice");
+    // A key with another `kid` is never tried.
+    let mut renamed = signer.public_jwk().clone();
+    renamed.set_key_id("another");
+    assert!(matches!(
+        verify_jwt(&token, &[renamed], &[SigningAlg::ES256]),
+        Err(JoseError::BadSignature)
+    ));
+    // When a key carries the `kid`, keys without one are not tried.
+    let mut decoy = other;
+    decoy.set_key_id(signer.kid());
+    assert!(matches!(
+        verify_jwt(&token, &[decoy, without_kid(&signer)], &[SigningAlg::ES256]),
+        Err(JoseError::BadSignature)
+    ));
+    // Keys without `kid` must still fit the algorithm.
+    assert!(verify_jwt(&token, &[without_kid(&key(SigningAlg::PS256))], &[SigningAlg::ES256]).is_err());
+}
+
 #[test]
 fn tampered_payload_fails() {
     let key = key(SigningAlg::ES256);

@@ -14,6 +14,7 @@ use outband_protocol::{ClientId, ClientSecret, TokenEndpointAuthMethod};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
+use crate::auth::{mtls_alias, numeric_date};
 use crate::error::Error;
 use crate::extract::FormParams;
 use crate::profile::Policy;
@@ -54,8 +55,11 @@ enum Presented<'a> {
     ClientIdOnly { id: &'a str },
 }
 
-/// Authenticates the client of a request to `endpoint` (an absolute URL, one of
-/// the audiences a client assertion may name).
+/// Authenticates the client of a request to `endpoint` (an absolute URL under
+/// the issuer). A client assertion's `aud` may name the issuer, the token
+/// endpoint or `endpoint`, or, with `[tls] mtls_base_url`, the token endpoint's
+/// or `endpoint`'s mutual-TLS alias; under FAPI 2 only the issuer
+/// ([`Policy::requires_issuer_assertion_audience`]).
 pub async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
@@ -257,9 +261,15 @@ async fn check_assertion(
     if str_claim("iss") != Some(id) || str_claim("sub") != Some(id) {
         return Err("client_assertion iss and sub must both be the client_id".into());
     }
-    let issuer = state.settings.issuer.as_str();
-    let token_endpoint = state.settings.endpoint("/token");
-    let audience_ok = |aud: &str| aud == issuer || aud == token_endpoint || aud == endpoint;
+    let settings = &state.settings;
+    let issuer = settings.issuer.as_str();
+    let token_endpoint = settings.endpoint("/token");
+    // The endpoint called and the token endpoint also by their mutual-TLS
+    // aliases (RFC 8705 §5), which discovery publishes; never under FAPI 2.
+    let aliases = [mtls_alias(settings, &token_endpoint), mtls_alias(settings, endpoint)];
+    let audience_ok = |aud: &str| {
+        aud == issuer || aud == token_endpoint || aud == endpoint || aliases.iter().flatten().any(|a| a == aud)
+    };
     let issuer_only = policy.requires_issuer_assertion_audience();
     let aud_ok = match claims.get("aud") {
         Some(Value::String(aud)) if issuer_only => aud == issuer,
@@ -279,7 +289,7 @@ async fn check_assertion(
     let now = state.now();
     let exp = claims
         .get("exp")
-        .and_then(Value::as_i64)
+        .and_then(numeric_date)
         .ok_or("client_assertion has no exp")?;
     if exp + LEEWAY < now {
         return Err("client_assertion has expired".into());
@@ -292,14 +302,14 @@ async fn check_assertion(
     }
     if claims
         .get("nbf")
-        .and_then(Value::as_i64)
+        .and_then(numeric_date)
         .is_some_and(|nbf| nbf > now + LEEWAY)
     {
         return Err("client_assertion is not valid yet (nbf)".into());
     }
     if claims
         .get("iat")
-        .and_then(Value::as_i64)
+        .and_then(numeric_date)
         .is_some_and(|iat| iat > now + LEEWAY)
     {
         return Err("client_assertion iat is in the future".into());

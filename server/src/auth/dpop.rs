@@ -30,8 +30,8 @@ use outband_protocol::{ErrorCode, SigningAlg};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::mtls;
 use crate::auth::resource::{challenge_error, TokenScheme};
+use crate::auth::{mtls, mtls_alias, numeric_date};
 use crate::error::Error;
 use crate::profile::Policy;
 use crate::state::AppState;
@@ -147,8 +147,8 @@ pub fn algs() -> String {
 }
 
 /// Verifies the proof in a `DPoP` header for `method` on `url` (absolute, no
-/// query or fragment), bound to `access_token` when one is presented, with a
-/// server nonce required. See [`verify_proof_with`].
+/// query or fragment, under the issuer), bound to `access_token` when one is
+/// presented, with a server nonce required. See [`verify_proof_with`].
 pub async fn verify_proof(
     state: &AppState,
     header_value: &str,
@@ -160,8 +160,10 @@ pub async fn verify_proof(
 }
 
 /// Verifies a proof ([RFC 9449 §4.3](https://www.rfc-editor.org/rfc/rfc9449#section-4.3)).
-/// The `jti` is recorded only once every other check passed, so a refused proof
-/// never uses up an id.
+/// `htu` may be `url` (the endpoint under the issuer) or the same path under
+/// `[tls] mtls_base_url` ([`mtls_alias`]): discovery publishes that alias, and a
+/// client that authenticates with mutual TLS calls it. The `jti` is recorded
+/// only once every other check passed, so a refused proof never uses up an id.
 pub async fn verify_proof_with(
     state: &AppState,
     header_value: &str,
@@ -178,7 +180,12 @@ pub async fn verify_proof_with(
     let htu = claim("htu")
         .and_then(normalize_htu)
         .ok_or_else(|| DpopError::invalid("htu is missing or not an http(s) URL"))?;
-    if Some(htu) != normalize_htu(url) {
+    let alias = mtls_alias(&state.settings, url);
+    if ![Some(url), alias.as_deref()]
+        .into_iter()
+        .flatten()
+        .any(|accepted| normalize_htu(accepted).as_deref() == Some(htu.as_str()))
+    {
         return Err(DpopError::invalid("htu does not match the request URL"));
     }
     let now = state.now();
@@ -248,11 +255,6 @@ pub fn key_for_header(jwk: &Jwk, kid: Option<&str>) -> Jwk {
         None => map.remove("kid"),
     };
     Jwk::from_map(map).unwrap_or_else(|_| jwk.clone())
-}
-
-/// A JWT NumericDate as whole seconds (it may have a fraction; `as` saturates).
-fn numeric_date(value: &Value) -> Option<i64> {
-    value.as_i64().or_else(|| value.as_f64().map(|f| f as i64))
 }
 
 /// `htu` as compared ([RFC 9449 §4.3](https://www.rfc-editor.org/rfc/rfc9449#section-4.3)

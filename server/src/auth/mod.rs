@@ -12,10 +12,29 @@ pub mod resource;
 pub use client_auth::{authenticate_client, AuthenticatedClient, PeerCertificate};
 
 use axum::extract::{FromRequest, Request};
+use serde_json::Value;
 
+use crate::config::Settings;
 use crate::error::Error;
 use crate::extract::FormParams;
 use crate::state::AppState;
+
+/// The mutual-TLS alias ([RFC 8705 §5](https://www.rfc-editor.org/rfc/rfc8705#section-5))
+/// of `url`, an endpoint URL under the issuer (`settings.endpoint(path)`): the
+/// same path under `[tls] mtls_base_url`. `None` without an `mtls_base_url` or
+/// for a URL that is not under the issuer. Discovery publishes these aliases,
+/// so a client assertion's `aud` and a DPoP proof's `htu` may name them.
+pub fn mtls_alias(settings: &Settings, url: &str) -> Option<String> {
+    let base = settings.tls.as_ref()?.mtls_base_url.as_deref()?;
+    let path = url.strip_prefix(settings.issuer.as_str())?;
+    (path.is_empty() || path.starts_with('/')).then(|| format!("{base}{path}"))
+}
+
+/// A JWT NumericDate ([RFC 7519 §2](https://www.rfc-editor.org/rfc/rfc7519#section-2))
+/// as whole seconds: it may have a fraction, which is dropped (`as` saturates).
+pub fn numeric_date(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| value.as_f64().map(|f| f as i64))
+}
 
 /// A form request from an authenticated client: the extractor every
 /// client-authenticated endpoint (token, introspection, revocation, …) takes.

@@ -82,7 +82,7 @@ async fn effective_params(state: &AppState, client: &ClientRecord, params: Param
     let policy = Policy::of(client.metadata.profile);
     if client.metadata.require_pushed_authorization_requests || policy.requires_par() {
         // Validated first, so the error goes only to a registered redirect URI.
-        let checked = request::validate(&params, client)?;
+        let checked = request::validate(&params, client, false)?;
         return Err(checked.refuse(
             client,
             Error::invalid_request(
@@ -91,7 +91,7 @@ async fn effective_params(state: &AppState, client: &ClientRecord, params: Param
         ));
     }
     if !signed && policy.requires_signed_request_object() {
-        let checked = request::validate(&params, client)?;
+        let checked = request::validate(&params, client, false)?;
         return Err(checked.refuse(
             client,
             Error::invalid_request(
@@ -130,8 +130,10 @@ pub async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> Res
         .await
         .map_err(Error::from)?
         .ok_or(Rejection::Page("The application is not registered here.".into()))?;
+    // `effective_params` accepts a `request_uri` only when it names a pushed request.
+    let pushed = params.contains_key("request_uri");
     let params = effective_params(state, &client, params).await?;
-    let mut request = request::validate(&params, &client)?;
+    let mut request = request::validate(&params, &client, pushed)?;
     // The browser signs users in with a password only: an essential acr it
     // cannot reach fails at once (OpenID Connect Core §5.5.1.1), not after the login.
     if let Err(error) = browser_acr(&request) {

@@ -158,8 +158,9 @@ pub fn registered_redirect_uri(client: &ClientRecord, redirect_uri: &str) -> boo
     crate::authorize::redirect_uri::is_registered(client, redirect_uri)
 }
 
-/// Validates `params` for `client`.
-pub fn validate(params: &Params, client: &ClientRecord) -> Result<AuthorizationRequest, Rejection> {
+/// Validates `params` for `client`; `pushed` says whether they came through
+/// `/par` (the PKCE rule of FAPI 1 Advanced, [`Policy::requires_pkce`]).
+pub fn validate(params: &Params, client: &ClientRecord, pushed: bool) -> Result<AuthorizationRequest, Rejection> {
     let get = |name: &str| params.get(name).map(String::as_str);
     let Some(redirect_uri) = get("redirect_uri") else {
         return Err(Rejection::Page("The application sent no redirect_uri.".into()));
@@ -175,7 +176,7 @@ pub fn validate(params: &Params, client: &ClientRecord) -> Result<AuthorizationR
         state: state.clone(),
         error: Box::new(error),
     };
-    check_request(params, client).map_err(fail)
+    check_request(params, client, pushed).map_err(fail)
 }
 
 fn bounded(params: &Params, name: &str) -> Result<Option<String>, Error> {
@@ -187,7 +188,7 @@ fn bounded(params: &Params, name: &str) -> Result<Option<String>, Error> {
     }
 }
 
-fn check_request(params: &Params, client: &ClientRecord) -> Result<AuthorizationRequest, Error> {
+fn check_request(params: &Params, client: &ClientRecord, pushed: bool) -> Result<AuthorizationRequest, Error> {
     let get = |name: &str| params.get(name).map(String::as_str);
     let policy = Policy::of(client.metadata.profile);
     if params.contains_key("request") {
@@ -230,7 +231,7 @@ fn check_request(params: &Params, client: &ClientRecord) -> Result<Authorization
         (None, Some(_)) => return Err(Error::invalid_request("code_challenge_method without code_challenge")),
         (None, None) => {
             let public = client.metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None;
-            if policy.requires_pkce() || public {
+            if policy.requires_pkce(pushed) || public {
                 return Err(Error::invalid_request(format!(
                     "code_challenge is required (PKCE with S256) for this {} client",
                     client.metadata.profile

@@ -4,8 +4,13 @@
 //! The object must be signed by one of the client's registered keys with an
 //! algorithm its profile allows (never `none`; exactly its
 //! `request_object_signing_alg` when it registered one), name the client as `iss` and
-//! `client_id`, the issuer in `aud`, carry `exp` and `nbf` no more than the
-//! profile's limit apart (FAPI: 60 minutes), and not be used twice (`jti`).
+//! `client_id`, the issuer in `aud`, and not be used twice (`jti`). `exp` and
+//! `nbf`, no more than the profile's limit apart (60 minutes), are required
+//! where the profile requires signed request objects (FAPI 1.0 Part 2 §5.2.2
+//! items 13 and 17, FAPI 2.0 Message Signing,
+//! [`Policy::requires_request_object_exp_and_nbf`]); elsewhere (RFC 9101, OpenID
+//! Connect Core §6.1) they are checked when present: expired, or `nbf` in the
+//! future, is refused.
 //! Only the parameters inside it count (RFC 9101 §6.3); everything beside it
 //! but `client_id` is ignored. Any failure is `invalid_request_object`.
 
@@ -14,6 +19,7 @@ use outband_protocol::ErrorCode;
 use serde_json::Value;
 
 use crate::auth::client_keys::client_public_keys;
+use crate::auth::numeric_date;
 use crate::authorize::request::Params;
 use crate::error::{Error, Result};
 use crate::profile::Policy;
@@ -55,26 +61,40 @@ pub async fn parameters(state: &AppState, client: &ClientRecord, jwt: &str) -> R
     let time = |name: &str| {
         claims
             .get(name)
-            .and_then(Value::as_i64)
+            .and_then(numeric_date)
             .ok_or_else(|| invalid(format!("{name} is required")))
     };
-    let (exp, nbf) = (time("exp")?, time("nbf")?);
+    // Required where the profile says so (FAPI); otherwise checked when present
+    // (RFC 9101 §10.2, OpenID Connect Core §6.1 require neither).
+    let required = policy.requires_request_object_exp_and_nbf();
+    let checked = |name: &str| {
+        if required || claims.contains_key(name) {
+            time(name).map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (exp, nbf) = (checked("exp")?, checked("nbf")?);
     let now = state.now();
-    if exp + LEEWAY < now {
+    if exp.is_some_and(|exp| exp + LEEWAY < now) {
         return Err(invalid("it has expired"));
     }
-    if nbf > now + LEEWAY {
+    if nbf.is_some_and(|nbf| nbf > now + LEEWAY) {
         return Err(invalid("it is not valid yet (nbf)"));
     }
-    if exp - nbf > policy.max_request_object_lifetime() {
-        return Err(invalid(format!(
-            "exp - nbf exceeds {} seconds",
-            policy.max_request_object_lifetime()
-        )));
+    if let (Some(exp), Some(nbf)) = (exp, nbf) {
+        if exp - nbf > policy.max_request_object_lifetime() {
+            return Err(invalid(format!(
+                "exp - nbf exceeds {} seconds",
+                policy.max_request_object_lifetime()
+            )));
+        }
     }
     if let Some(jti) = text("jti") {
         let namespace = format!("request_object:{client_id}");
-        if !state.store.use_jti(&namespace, jti, exp + LEEWAY).await? {
+        // Without `exp`, the `jti` is remembered for the longest lifetime a request object may have.
+        let forget_at = exp.unwrap_or(now + policy.max_request_object_lifetime()) + LEEWAY;
+        if !state.store.use_jti(&namespace, jti, forget_at).await? {
             return Err(invalid("jti was already used"));
         }
     }

@@ -60,12 +60,19 @@ pub const MTLS_AUTH_METHODS: [TokenEndpointAuthMethod; 2] = [
 ];
 
 /// The endpoints a client may call with mutual TLS (RFC 8705 §5), by metadata
-/// name, with their paths.
-const MTLS_ENDPOINTS: [(&str, &str); 4] = [
+/// name, with their paths: those that authenticate clients (certificates among
+/// other methods) and UserInfo, which takes certificate-bound tokens. The alias
+/// host serves the same router, so every path is served there too. Only
+/// metadata names registered for the authorization server (RFC 8414, RFC 8705,
+/// OpenID Connect Discovery, CIBA, RFC 9126) belong here: the resource APIs
+/// (payments, consents, Grant Management) have none.
+const MTLS_ENDPOINTS: [(&str, &str); 6] = [
     ("token_endpoint", "/token"),
     ("introspection_endpoint", "/introspect"),
     ("revocation_endpoint", "/revoke"),
     ("backchannel_authentication_endpoint", "/bc-authorize"),
+    ("pushed_authorization_request_endpoint", "/par"),
+    ("userinfo_endpoint", "/userinfo"),
 ];
 
 /// Both well-known documents.

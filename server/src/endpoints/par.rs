@@ -59,7 +59,7 @@ async fn par_post(State(state): State<AppState>, headers: HeaderMap, request: Cl
     }
     // RFC 9449 §10.1: a DPoP proof here binds the code as `dpop_jkt` would.
     crate::authorize::dpop_binding::bind_pushed_request(&state, &headers, &auth.client, &mut params).await?;
-    let checked = request::validate(&params, &auth.client).map_err(request::Rejection::into_error)?;
+    let checked = request::validate(&params, &auth.client, true).map_err(request::Rejection::into_error)?;
     crate::grant_management::check(&state, auth.client.client_id(), checked.grant_management.as_ref(), None).await?;
     crate::consents::authorize::check(&state, &auth.client, &params, &checked.scope).await?;
     let random = random_token();

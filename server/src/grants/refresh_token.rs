@@ -9,12 +9,14 @@
 //! [RFC 9449 §5](https://www.rfc-editor.org/rfc/rfc9449#section-5) binds the
 //! refresh tokens of *public* clients to the DPoP key: a public client (a native
 //! app, `token_endpoint_auth_method: none`) that sends a proof gets refresh
-//! tokens bound to that key. We bind the refresh token of every grant whose
-//! tokens were DPoP-bound, confidential clients' too: a refresh then needs a proof
-//! signed by the same key (none: `invalid_dpop_proof`; another key:
-//! `invalid_grant`), and mints tokens bound to that key. A stolen refresh token
-//! is worthless without the key, even with the client's credentials. A refresh
-//! of an unbound grant that carries a proof binds the grant from then on.
+//! tokens bound to that key, and a refresh then needs a proof signed by the same
+//! key (none: `invalid_dpop_proof`; another key: `invalid_grant`) and mints
+//! tokens bound to it. A refresh of an unbound grant that carries a proof binds
+//! the grant from then on. "Refresh tokens issued to confidential clients ... are
+//! not bound to the DPoP proof" (§5): they are bound to the client by its
+//! authentication already, so a confidential client may refresh with a proof of
+//! another key (its new access token is bound to that key, `cnf.jkt`), or
+//! without one (a Bearer token, where its profile allows it).
 //!
 //! ## Certificate-bound grants
 //! A refresh token issued with certificate-bound tokens
@@ -22,7 +24,7 @@
 //! binding: a refresh must come over mutual TLS with the same certificate
 //! (another one: `invalid_grant`), and the new tokens are bound to it.
 
-use outband_protocol::{ErrorCode, GrantType, RefreshToken, Scope, TokenResponse};
+use outband_protocol::{ErrorCode, GrantType, RefreshToken, Scope, TokenEndpointAuthMethod, TokenResponse};
 use serde_json::Value;
 
 use crate::auth::AuthenticatedClient;
@@ -33,9 +35,9 @@ use crate::store::{TokenKind, TokenRecord};
 use crate::tokens::{issue_access_token, record_refresh_token, AccessGrant, Confirmation, Possession};
 
 /// What the new tokens are bound to: a bound refresh token needs a proof of
-/// its key and its certificate; an unbound one is bound to what the request
-/// proves ([`Confirmation::of_request`]).
-fn binding(record: &TokenRecord, possession: Possession<'_>) -> Result<Confirmation> {
+/// its certificate, and of its DPoP key when the client is `public`; an unbound
+/// one is bound to what the request proves ([`Confirmation::of_request`]).
+fn binding(record: &TokenRecord, possession: Possession<'_>, public: bool) -> Result<Confirmation> {
     let x5t = match (record.cnf_x5t.as_deref(), possession.certificate) {
         (Some(bound), Some(presented)) if bound == presented => Some(bound.to_owned()),
         (Some(_), Some(_)) => {
@@ -51,7 +53,9 @@ fn binding(record: &TokenRecord, possession: Possession<'_>) -> Result<Confirmat
         (None, _) => Confirmation::of_request(possession).x5t,
     };
     let proof = possession.proof;
-    let jkt = match (record.cnf_jkt.as_deref(), proof) {
+    // RFC 9449 §5: only public clients' refresh tokens are bound to the DPoP key.
+    let bound_jkt = record.cnf_jkt.as_deref().filter(|_| public);
+    let jkt = match (bound_jkt, proof) {
         (Some(_), None) => {
             return Err(Error::new(
                 ErrorCode::InvalidDpopProof,
@@ -92,7 +96,8 @@ pub async fn exchange(
         .ok_or_else(|| Error::invalid_grant("unknown refresh_token"))?;
     // Before anything else: without the key, a bound refresh token neither
     // works nor rotates (so a thief cannot make the grant look replayed).
-    let cnf = binding(&record, possession)?;
+    let public = client.metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None;
+    let cnf = binding(&record, possession, public)?;
     let grant_id = record
         .grant_id
         .clone()

@@ -1,7 +1,8 @@
 //! DPoP (RFC 9449) at the token endpoint and at the resource API: binding
 //! (`cnf.jkt`, `token_type: DPoP`), every refused proof, server nonces, bound
-//! tokens presented as Bearer or with another key, bound refresh tokens, and the
-//! replay cache shared by two server nodes.
+//! tokens presented as Bearer or with another key, confidential clients'
+//! refresh tokens (not bound to the key, RFC 9449 §5), and the replay cache
+//! shared by two server nodes.
 
 use outband_protocol::jose::jwk_thumbprint;
 use serde_json::json;
@@ -112,31 +113,42 @@ async fn token_endpoint_nonces() {
     assert_eq!(reply.status, 200, "{}", reply.text);
 }
 
+/// RFC 9449 §5: a confidential client's refresh token is not bound to the DPoP
+/// key (client authentication binds it); each refresh binds the new access
+/// token to the key of its own proof. (Public clients' refresh tokens are:
+/// `dpop_binding::public_refresh_tokens_are_bound_to_the_dpop_key`.)
 #[tokio::test]
-async fn refresh_of_a_bound_grant_needs_a_proof_of_its_key() {
+async fn confidential_refresh_tokens_are_not_bound_to_the_dpop_key() {
     let server = server("").await;
     let token = server.payment_token(&[payment("12.50", "REF-1")]).await;
+    let first = jwk_thumbprint(token.key.as_ref().unwrap().public_jwk()).unwrap();
     let refresh = token.refresh.clone().expect("the POS may refresh");
-    let body = format!("grant_type=refresh_token&refresh_token={refresh}");
-    // No proof.
-    server
-        .token_with_proof(&body, None)
-        .await
-        .assert_error(400, "invalid_dpop_proof");
-    // Another key.
+    // A proof of another key than the grant's: a new DPoP token bound to that key.
     let other = key();
-    server
-        .token_with_proof(&body, Some(&server.token_proof(&other, None, &json!({}))))
-        .await
-        .assert_error(400, "invalid_grant");
-    // The key: a new DPoP token bound to it (the refresh token still works: the
-    // refused attempts did not rotate it).
-    let bound = token.key.as_ref().unwrap();
+    let other_jkt = jwk_thumbprint(other.public_jwk()).unwrap();
+    assert_ne!(other_jkt, first);
     let reply = server
-        .token_with_proof(&body, Some(&server.token_proof(bound, None, &json!({}))))
+        .token_with_proof(
+            &format!("grant_type=refresh_token&refresh_token={refresh}"),
+            Some(&server.token_proof(&other, None, &json!({}))),
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json["token_type"], "DPoP");
+    let access = reply.json["access_token"].as_str().unwrap();
+    assert_eq!(crate::browser_support::claims(access)["cnf"]["jkt"], other_jkt.as_str());
+    let hash = outband_protocol::AccessToken::new(access.to_owned()).hash();
+    let stored = server.state.store.token(&hash).await.unwrap().unwrap();
+    assert_eq!(stored.cnf_jkt.as_deref(), Some(other_jkt.as_str()));
+    // Without a proof: an unbound Bearer token (the `oidc` profile allows it).
+    let rotated = reply.json["refresh_token"].as_str().unwrap();
+    let reply = server
+        .token_with_proof(&format!("grant_type=refresh_token&refresh_token={rotated}"), None)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["token_type"], "Bearer");
+    let access = reply.json["access_token"].as_str().unwrap();
+    assert!(crate::browser_support::claims(access).get("cnf").is_none(), "{access}");
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Introspection (RFC 7662) and revocation (RFC 7009).
 
-use outband_protocol::TokenEndpointAuthMethod as M;
+use outband_protocol::{ClientId, DeliveryMode, GrantType, TokenEndpointAuthMethod as M};
 
 use crate::support::{TestServer, ISSUER, T0};
 
@@ -125,12 +125,48 @@ async fn errors() {
         .post_form("/revoke", &format!("token={token}"), Some(("shop", "bad")))
         .await
         .assert_error(401, "invalid_client");
-    server
-        .post_form(
-            "/revoke",
-            &format!("token={token}&token_type_hint=id_token"),
-            Some(("shop", "pw-shop")),
-        )
-        .await
-        .assert_error(400, "unsupported_token_type");
+}
+
+/// RFC 7009 §2.1: `token_type_hint` is a hint. An unknown one is ignored and a
+/// hint naming the other type does not stop the search: the token is revoked.
+#[tokio::test]
+async fn revocation_ignores_unknown_and_wrong_hints() {
+    let server = TestServer::new().await;
+    server.add_ciba_client("pos", DeliveryMode::Poll, None).await;
+    let mut client = server.state.store.client(&ClientId::new("pos")).await.unwrap().unwrap();
+    client.metadata.grant_types.push(GrantType::RefreshToken);
+    server.state.store.update_client(&client).await.unwrap();
+    server.add_user("alice", None).await;
+    let creds = Some(("pos", "pos-secret"));
+    for (hint, revoke_refresh) in [("id_token", true), ("access_token", true), ("refresh_token", false)] {
+        let reply = server
+            .bc_authorize("pos", "scope=openid%20payments&login_hint=alice")
+            .await;
+        let id = reply.json["auth_req_id"].as_str().unwrap().to_owned();
+        server.decide(&id, true).await;
+        let tokens = server.poll("pos", &id).await;
+        assert_eq!(tokens.status, 200, "{}", tokens.text);
+        let refresh = tokens.json["refresh_token"].as_str().unwrap();
+        let access = tokens.json["access_token"].as_str().unwrap();
+        let token = if revoke_refresh { refresh } else { access };
+        let reply = server
+            .post_form("/revoke", &format!("token={token}&token_type_hint={hint}"), creds)
+            .await;
+        assert_eq!(reply.status, 200, "hint {hint}: {}", reply.text);
+        let hash = outband_protocol::jose::sha256_b64url(token.as_bytes());
+        let record = server.state.store.token(&hash).await.unwrap().unwrap();
+        assert!(record.revoked, "hint {hint}: the token is revoked");
+        let active = server.post_form("/introspect", &format!("token={access}"), creds).await;
+        assert_eq!(active.json["active"], false, "hint {hint}: {}", active.text);
+        if revoke_refresh {
+            server
+                .post_form(
+                    "/token",
+                    &format!("grant_type=refresh_token&refresh_token={refresh}"),
+                    creds,
+                )
+                .await
+                .assert_error(400, "invalid_grant");
+        }
+    }
 }

@@ -149,7 +149,10 @@ async fn bad_request_objects_are_refused() {
             "wrong client_id",
             request_object(&key.key, json!({"client_id": "someone"})),
         ),
-        ("no nbf", request_object(&key.key, json!({"nbf": null}))),
+        (
+            "nbf in the future",
+            request_object(&key.key, json!({"nbf": T0 + 120, "exp": T0 + 600})),
+        ),
         ("too long", request_object(&key.key, json!({"exp": T0 + 3700}))),
         ("nested", request_object(&key.key, json!({"request_uri": "urn:x"}))),
     ];
@@ -221,4 +224,57 @@ async fn registered_request_object_alg_and_response_types_are_enforced() {
         .await;
     let params = browser.login_and_approve(&login).await.redirect_params();
     assert!(params.contains_key("code"), "{params:?}");
+}
+
+/// RFC 9101 and OpenID Connect Core §6.1 require neither `exp` nor `nbf`: an
+/// `oidc` client may leave them out, and they are checked when present. FAPI 1
+/// Advanced (§5.2.2 items 13 and 17) requires both.
+#[tokio::test]
+async fn exp_and_nbf_are_required_only_where_the_profile_requires_them() {
+    let server = TestServer::new().await;
+    let key = signer(&server).await;
+    server.add_password_user("alice").await;
+    let live = server.live().await;
+    let neither = json!({"exp": null, "nbf": null});
+    let mut browser = Browser::new(&live);
+    let login = browser
+        .get(&authorize_with(&request_object(&key.key, neither.clone()), &[]))
+        .await;
+    let params = browser.login_and_approve(&login).await.redirect_params();
+    assert_eq!(params["state"], "st-jar", "{params:?}");
+    let (status, tokens) = redeem_with(&live, "signer", &key, &params["code"], VERIFIER).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (status, body) = par(&live, &key, &request_object(&key.key, neither.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    for (why, overrides, ok) in [
+        ("only exp", json!({"nbf": null}), true),
+        ("only nbf", json!({"exp": null}), true),
+        ("expired, no nbf", json!({"exp": T0 - 120, "nbf": null}), false),
+        (
+            "nbf in the future, no exp",
+            json!({"exp": null, "nbf": T0 + 120}),
+            false,
+        ),
+    ] {
+        let (status, body) = par(&live, &key, &request_object(&key.key, overrides)).await;
+        let expected = if ok {
+            (201, None)
+        } else {
+            (400, Some("invalid_request_object"))
+        };
+        assert_eq!((status, body["error"].as_str()), expected, "{why}: {body}");
+    }
+
+    let id = ClientId::new("signer");
+    let mut client = server.state.store.client(&id).await.unwrap().unwrap();
+    client.metadata.profile = Profile::Fapi1Advanced;
+    server.state.store.update_client(&client).await.unwrap();
+    for missing in [neither, json!({"exp": null}), json!({"nbf": null})] {
+        let (status, body) = par(&live, &key, &request_object(&key.key, missing.clone())).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_request_object")),
+            "fapi1-advanced without {missing}: {body}"
+        );
+    }
 }

@@ -1,20 +1,28 @@
 //! Mutual TLS (RFC 8705) over real TLS sockets on 127.0.0.1, with certificates
 //! made at test time: `tls_client_auth` by subject DN and by SAN,
 //! `self_signed_tls_client_auth` with the certificate in the client's JWKS,
-//! certificate-bound tokens refused without their certificate, and the
-//! proxy's certificate header believed only from trusted peers.
+//! certificate-bound tokens refused without their certificate, the
+//! proxy's certificate header believed only from trusted peers, and the
+//! mutual-TLS alias host (`mtls_base_url`): its endpoints served as discovery
+//! lists them, client assertions and DPoP proofs naming its URLs, and
+//! fractional NumericDates.
 
 use std::net::SocketAddr;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use outband_protocol::{ClientId, ClientMetadata, DeliveryMode, GrantType, Scope, TokenEndpointAuthMethod as M};
+use outband_protocol::{
+    ClientId, ClientMetadata, DeliveryMode, GrantType, Profile, Scope, SigningAlg, TokenEndpointAuthMethod as M,
+};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::support::TestServer;
+use crate::api_support::key;
+use crate::browser_support::{CHALLENGE, REDIRECT_URI};
+use crate::device_support::proof;
+use crate::support::{client_assertion, ClientKey, TestServer, ISSUER, T0};
 
 const HEADER: &str = "x-ssl-client-cert";
 const DN_A: &str = "CN=pos-a,O=Shop\\, Inc.,C=DE";
@@ -452,4 +460,381 @@ fn jwk_with_x5c(cert: &Cert) -> Value {
         "y": URL_SAFE_NO_PAD.encode(&point[33..]),
         "x5c": [STANDARD.encode(&cert.der)],
     })
+}
+
+/// The mutual-TLS alias host (RFC 8705 §5): a server whose TLS listener is
+/// `[tls] mtls_base_url` (`https://127.0.0.1:<port>`), so the aliases discovery
+/// publishes are called as published, as conformance suites do. The issuer
+/// stays [`ISSUER`]. Returns the server, the alias base URL and the stop switch.
+async fn alias_server(pki: &Pki) -> (TestServer, String, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    let config = format!("{}mtls_base_url = {base:?}\n", pki.listener_config("10.9.9.9/32"));
+    let server = TestServer::with_config(&config).await;
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(outband_server::run(listener, server.state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    (server, base, stop)
+}
+
+/// `POST url` with `form`, a client assertion and, when given, a DPoP proof: (status, body).
+async fn post_with(
+    client: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+    assertion: Option<&str>,
+    dpop: Option<&str>,
+) -> (u16, Value) {
+    let mut form: Vec<(&str, &str)> = form.to_vec();
+    if let Some(assertion) = assertion {
+        form.push(("client_assertion_type", JWT_BEARER));
+        form.push(("client_assertion", assertion));
+    }
+    let mut request = client.post(url).form(&form);
+    if let Some(proof) = dpop {
+        request = request.header("DPoP", proof);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const CLIENT_CREDENTIALS: [(&str, &str); 2] = [("grant_type", "client_credentials"), ("scope", "payments")];
+
+#[tokio::test]
+async fn the_alias_host_serves_par_and_userinfo_as_discovery_lists_them() {
+    let pki = pki();
+    let (server, base, _stop) = alias_server(&pki).await;
+    let doc: Value = pki
+        .client(None)
+        .get(format!("{base}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expected: serde_json::Map<String, Value> = [
+        ("token_endpoint", "/token"),
+        ("introspection_endpoint", "/introspect"),
+        ("revocation_endpoint", "/revoke"),
+        ("backchannel_authentication_endpoint", "/bc-authorize"),
+        ("pushed_authorization_request_endpoint", "/par"),
+        ("userinfo_endpoint", "/userinfo"),
+    ]
+    .into_iter()
+    .map(|(name, path)| (name.to_owned(), json!(format!("{base}{path}"))))
+    .collect();
+    assert_eq!(doc["mtls_endpoint_aliases"], Value::Object(expected), "{doc}");
+    assert_eq!(doc["pushed_authorization_request_endpoint"], format!("{ISSUER}/par"));
+    let alias = |name: &str| doc["mtls_endpoint_aliases"][name].as_str().unwrap().to_owned();
+    let (with_a, with_b) = (pki.client(Some(&pki.a)), pki.client(Some(&pki.b)));
+
+    // PAR at its alias, with tls_client_auth.
+    let mut web = mtls_client("web-a", M::TlsClientAuth);
+    web.tls_client_auth_subject_dn = Some(DN_A.into());
+    web.grant_types = vec![GrantType::AuthorizationCode];
+    web.redirect_uris = vec![url::Url::parse(REDIRECT_URI).unwrap()];
+    web.scope = Scope::new("openid payments");
+    server.add_client(web, None).await;
+    let pushed = [
+        ("client_id", "web-a"),
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", "openid payments"),
+        ("state", "st-alias"),
+        ("nonce", "n-alias"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let par = alias("pushed_authorization_request_endpoint");
+    let (status, body) = post_with(&with_a, &par, &pushed, None, None).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["request_uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("urn:ietf:params:oauth:request_uri:"));
+    let (status, body) = post_with(&with_b, &par, &pushed, None, None).await;
+    assert_eq!((status, &body["error"]), (401, &json!("invalid_client")), "{body}");
+
+    // A certificate-bound token from CIBA, all at the aliases, then UserInfo at its alias.
+    server.add_ciba_client("pos", DeliveryMode::Poll, None).await;
+    let mut client = server.state.store.client(&ClientId::new("pos")).await.unwrap().unwrap();
+    client.metadata.tls_client_certificate_bound_access_tokens = true;
+    server.state.store.update_client(&client).await.unwrap();
+    let alice = server.add_user("alice", None).await;
+    let started = with_a
+        .post(alias("backchannel_authentication_endpoint"))
+        .basic_auth("pos", Some("pos-secret"))
+        .form(&[("scope", "openid"), ("login_hint", "alice")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200);
+    let auth_req_id = started.json::<Value>().await.unwrap()["auth_req_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.decide(&auth_req_id, true).await;
+    let tokens = with_a
+        .post(alias("token_endpoint"))
+        .basic_auth("pos", Some("pos-secret"))
+        .form(&[
+            ("grant_type", "urn:openid:params:grant-type:ciba"),
+            ("auth_req_id", auth_req_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tokens.status(), 200);
+    let access = tokens.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let userinfo = |client: &reqwest::Client| client.get(alias("userinfo_endpoint")).bearer_auth(&access).send();
+    let answer = userinfo(&with_a).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.json::<Value>().await.unwrap()["sub"], alice);
+    for stolen_with in [&with_b, &pki.client(None)] {
+        let answer = userinfo(stolen_with).await.unwrap();
+        assert_eq!(answer.status(), 401);
+        assert_eq!(answer.json::<Value>().await.unwrap()["error"], "invalid_token");
+    }
+}
+
+/// (client key, client id, path, form, `aud`, expected status).
+type AssertionCase<'a> = (&'a ClientKey, &'a str, &'a str, &'a [(&'a str, &'a str)], Value, u16);
+
+#[tokio::test]
+async fn client_assertions_may_name_the_alias_of_the_endpoint_called_but_not_under_fapi2() {
+    let pki = pki();
+    let (server, base, _stop) = alias_server(&pki).await;
+    let https = pki.client(None);
+    let oidc = server
+        .add_jwt_client("jwt-oidc", SigningAlg::ES256, Profile::Oidc)
+        .await;
+    let fapi2 = server
+        .add_jwt_client("jwt-fapi2", SigningAlg::ES256, Profile::Fapi2Security)
+        .await;
+    let revocation = [("token", "not-a-token")];
+    let cases: [AssertionCase; 10] = [
+        (
+            &oidc,
+            "jwt-oidc",
+            "/token",
+            &CLIENT_CREDENTIALS,
+            json!(format!("{base}/token")),
+            200,
+        ),
+        (
+            &oidc,
+            "jwt-oidc",
+            "/token",
+            &CLIENT_CREDENTIALS,
+            json!([format!("{base}/token")]),
+            200,
+        ),
+        (
+            &oidc,
+            "jwt-oidc",
+            "/revoke",
+            &revocation,
+            json!(format!("{base}/revoke")),
+            200,
+        ),
+        // The token endpoint's alias names the server wherever the assertion is sent.
+        (
+            &oidc,
+            "jwt-oidc",
+            "/revoke",
+            &revocation,
+            json!(format!("{base}/token")),
+            200,
+        ),
+        // Another endpoint's alias, another host, the alias base alone.
+        (
+            &oidc,
+            "jwt-oidc",
+            "/token",
+            &CLIENT_CREDENTIALS,
+            json!(format!("{base}/revoke")),
+            401,
+        ),
+        (
+            &oidc,
+            "jwt-oidc",
+            "/token",
+            &CLIENT_CREDENTIALS,
+            json!("https://elsewhere.example/token"),
+            401,
+        ),
+        (
+            &oidc,
+            "jwt-oidc",
+            "/token",
+            &CLIENT_CREDENTIALS,
+            json!(base.clone()),
+            401,
+        ),
+        // FAPI 2: the issuer, as a string, and nothing else (FAPI 2.0 Security Profile §5.3.2.1).
+        (
+            &fapi2,
+            "jwt-fapi2",
+            "/revoke",
+            &revocation,
+            json!(format!("{base}/revoke")),
+            401,
+        ),
+        (
+            &fapi2,
+            "jwt-fapi2",
+            "/revoke",
+            &revocation,
+            json!(format!("{base}/token")),
+            401,
+        ),
+        (&fapi2, "jwt-fapi2", "/revoke", &revocation, json!(ISSUER), 200),
+    ];
+    for (key, client_id, path, form, aud, expected) in cases {
+        let assertion = client_assertion(key, client_id, T0, json!({ "aud": aud }));
+        let (status, body) = post_with(&https, &format!("{base}{path}"), form, Some(&assertion), None).await;
+        assert_eq!(status, expected, "{client_id} at {path} with aud {aud}: {body}");
+        if expected == 401 {
+            assert_eq!(body["error"], "invalid_client", "{body}");
+            assert!(body["error_description"].as_str().unwrap().contains("aud"), "{body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn dpop_proofs_may_name_the_alias_of_the_endpoint_called() {
+    let pki = pki();
+    let (server, base, _stop) = alias_server(&pki).await;
+    server.add_pos_client().await;
+    let https = pki.client(None);
+    let dpop_key = key();
+    let token_request = |htu: String| {
+        let proof = proof(&dpop_key, T0, "POST", "/token", None, None, &json!({ "htu": htu }));
+        let request = https
+            .post(format!("{base}/token"))
+            .basic_auth("pos", Some("pos-secret"))
+            .header("DPoP", proof)
+            .form(&CLIENT_CREDENTIALS);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    for htu in [
+        format!("{base}/par"),
+        "https://elsewhere.example/token".to_owned(),
+        format!("{ISSUER}/revoke"),
+    ] {
+        let (status, body) = token_request(htu.clone()).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &json!("invalid_dpop_proof")),
+            "{htu}: {body}"
+        );
+    }
+    // The issuer's URL stays good on the alias host (a proxy in front of one server).
+    let (status, body) = token_request(format!("{ISSUER}/token")).await;
+    assert_eq!((status, &body["token_type"]), (200, &json!("DPoP")), "{body}");
+    let (status, body) = token_request(format!("{base}/token")).await;
+    assert_eq!((status, &body["token_type"]), (200, &json!("DPoP")), "{body}");
+    let access = body["access_token"].as_str().unwrap().to_owned();
+
+    let api = |htu: String| {
+        let proof = proof(
+            &dpop_key,
+            T0,
+            "GET",
+            "/api/payments",
+            Some(&access),
+            None,
+            &json!({ "htu": htu }),
+        );
+        let request = https
+            .get(format!("{base}/api/payments?reference=none"))
+            .header("Authorization", format!("DPoP {access}"))
+            .header("DPoP", proof);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = api(format!("{base}/api/payments")).await;
+    assert_eq!((status, body), (200, json!({ "payments": [] })));
+    for htu in [
+        format!("{base}/userinfo"),
+        "https://elsewhere.example/api/payments".to_owned(),
+    ] {
+        let (status, body) = api(htu.clone()).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (401, &json!("invalid_dpop_proof")),
+            "{htu}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn fractional_numeric_dates_are_read_in_client_assertions_and_request_objects() {
+    let pki = pki();
+    let (server, base, _stop) = alias_server(&pki).await;
+    let https = pki.client(None);
+    let key = server.add_jwt_client("jwt", SigningAlg::ES256, Profile::Oidc).await;
+    let at = |offset: f64| json!(T0 as f64 + offset);
+    let token = format!("{base}/token");
+
+    let fractional = json!({ "exp": at(60.5), "iat": at(0.25), "nbf": at(-0.75) });
+    let assertion = client_assertion(&key, "jwt", T0, fractional);
+    let (status, body) = post_with(&https, &token, &CLIENT_CREDENTIALS, Some(&assertion), None).await;
+    assert_eq!(status, 200, "{body}");
+    // Still checked: an expired fractional exp, a future fractional nbf.
+    for (overrides, why) in [
+        (json!({ "exp": at(-31.5) }), "expired"),
+        (json!({ "nbf": at(31.5) }), "nbf"),
+        (json!({ "exp": null }), "no exp"),
+    ] {
+        let assertion = client_assertion(&key, "jwt", T0, overrides);
+        let (status, body) = post_with(&https, &token, &CLIENT_CREDENTIALS, Some(&assertion), None).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (401, &json!("invalid_client")),
+            "{why}: {body}"
+        );
+        assert!(
+            body["error_description"].as_str().unwrap().contains(why),
+            "{why}: {body}"
+        );
+    }
+
+    // A request object at /par whose exp and nbf are fractional.
+    let signer = crate::jar::signer(&server).await;
+    let par = format!("{base}/par");
+    let push = |object: String| {
+        let assertion = client_assertion(&signer, "signer", T0, json!({ "exp": at(60.5) }));
+        let https = https.clone();
+        let par = par.clone();
+        async move {
+            let form = [("client_id", "signer"), ("request", object.as_str())];
+            post_with(&https, &par, &form, Some(&assertion), None).await
+        }
+    };
+    let object = crate::jar::request_object(&signer.key, json!({ "exp": at(300.5), "nbf": at(0.5) }));
+    let (status, body) = push(object).await;
+    assert_eq!(status, 201, "{body}");
+    let expired = crate::jar::request_object(&signer.key, json!({ "exp": at(-31.5), "nbf": at(-60.5) }));
+    let (status, body) = push(expired).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("invalid_request_object")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
 }

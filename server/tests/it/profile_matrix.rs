@@ -21,6 +21,7 @@ static OIDC: Row = Row {
     hybrid: true,
     par_required: false,
     pkce_required: false,
+    pkce_required_pushed: false,
     plain_pkce: true,
     jar_required: false,
     algs: &[A::ES256, A::PS256, A::EdDSA, A::RS256],
@@ -37,6 +38,7 @@ static OIDC: Row = Row {
 static FAPI1_BASELINE: Row = Row {
     profile: Profile::Fapi1Baseline,
     pkce_required: true,
+    pkce_required_pushed: true,
     plain_pkce: false,
     algs: &[A::ES256, A::PS256],
     auth_methods: &[M::PrivateKeyJwt, M::TlsClientAuth, M::SelfSignedTlsClientAuth, M::None],
@@ -48,6 +50,8 @@ static FAPI1_BASELINE: Row = Row {
 static FAPI1_ADVANCED: Row = Row {
     profile: Profile::Fapi1Advanced,
     unsigned_code: false,
+    // FAPI 1.0 Part 2 §5.2.2 item 18: PKCE for pushed requests only.
+    pkce_required: false,
     jar_required: true,
     auth_methods: FAPI_METHODS,
     sender: Sender::Certificate,
@@ -59,6 +63,7 @@ static FAPI1_ADVANCED: Row = Row {
 static FAPI2_SECURITY: Row = Row {
     profile: Profile::Fapi2Security,
     unsigned_code: true,
+    pkce_required: true,
     hybrid: false,
     par_required: true,
     jar_required: false,
@@ -85,6 +90,7 @@ static FAPI_CIBA: Row = Row {
 static OPENBANKING_BR: Row = Row {
     profile: Profile::OpenbankingBr,
     par_required: true,
+    pkce_required: true,
     algs: &[A::PS256],
     auth_methods: &[M::PrivateKeyJwt, M::TlsClientAuth],
     ..FAPI1_ADVANCED
@@ -173,12 +179,23 @@ async fn par(m: &Matrix) {
     assert_eq!(pushed, Answer::Login, "{p}: pushed");
 }
 
-/// No `code_challenge` (a confidential client), and the `plain` method.
+/// No `code_challenge` (a confidential client), sent to `/authorize` directly
+/// (where PAR is not required) and pushed, and the `plain` method.
 async fn pkce(m: &Matrix) {
     let (row, p) = (m.row, m.row.profile);
     let without = m.request(&[("code_challenge", None), ("code_challenge_method", None)]);
-    let answer = m.authorize(&without, m.via()).await;
-    assert_eq!(answer, allowed(!row.pkce_required, "invalid_request"), "{p}: no PKCE");
+    if !row.par_required {
+        let answer = m.authorize(&without, Via::of(false, row.jar_required)).await;
+        assert_eq!(answer, allowed(!row.pkce_required, "invalid_request"), "{p}: no PKCE");
+    }
+    for signed in [false, true] {
+        if row.jar_required && !signed {
+            continue;
+        }
+        let answer = m.authorize(&without, Via::of(true, signed)).await;
+        let expected = allowed(!row.pkce_required_pushed, "invalid_request");
+        assert_eq!(answer, expected, "{p}: no PKCE, pushed (signed: {signed})");
+    }
     let plain = m.request(&[
         ("code_challenge", Some(VERIFIER)),
         ("code_challenge_method", Some("plain")),

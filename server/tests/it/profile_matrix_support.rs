@@ -72,8 +72,10 @@ pub struct Row {
     /// `response_type=code id_token` (the hybrid flow).
     pub hybrid: bool,
     pub par_required: bool,
-    /// PKCE required of a confidential client.
+    /// PKCE required of a confidential client's request sent to `/authorize` directly.
     pub pkce_required: bool,
+    /// PKCE required of a confidential client's request pushed to `/par`.
+    pub pkce_required_pushed: bool,
     pub plain_pkce: bool,
     pub jar_required: bool,
     /// Algorithms accepted for request objects and client assertions.

@@ -267,6 +267,33 @@ mod private_key_jwt {
         }
     }
 
+    /// RFC 7515 §4.1.4: `kid` is a hint. A client that registered its key
+    /// without a `kid` authenticates with an assertion naming one; a key with
+    /// another `kid` still does not verify it.
+    #[tokio::test]
+    async fn a_registered_key_without_kid_verifies_an_assertion_with_one() {
+        let server = TestServer::new().await;
+        let key = server.add_jwt_client("c", SigningAlg::ES256, Profile::Oidc).await;
+        let id = outband_protocol::ClientId::new("c");
+        let mut client = server.state.store.client(&id).await.unwrap().unwrap();
+        let mut jwk = key.key.public_jwk().as_ref().clone();
+        assert!(jwk.remove("kid").is_some());
+        client.metadata.jwks = Some(json!({ "keys": [jwk.clone()] }));
+        server.state.store.update_client(&client).await.unwrap();
+        let assertion = client_assertion(&key, "c", T0, json!({}));
+        let header = outband_protocol::jose::UnverifiedJwt::decode(&assertion).unwrap();
+        assert_eq!(header.kid(), Some(key.key.kid()), "the assertion names its kid");
+        let reply = post(&server, &assertion).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        // Registered under another kid: the hint rules that key out.
+        jwk.insert("kid".into(), json!("another"));
+        client.metadata.jwks = Some(json!({ "keys": [jwk] }));
+        server.state.store.update_client(&client).await.unwrap();
+        post(&server, &client_assertion(&key, "c", T0, json!({})))
+            .await
+            .assert_error(401, "invalid_client");
+    }
+
     #[tokio::test]
     async fn token_endpoint_url_is_an_accepted_audience() {
         let server = TestServer::new().await;
