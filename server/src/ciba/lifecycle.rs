@@ -22,7 +22,7 @@ use crate::tokens::{issue_user_tokens, random_token, AccessGrant, Confirmation, 
 
 /// Lifetime of a request when the client asks for none, in seconds.
 pub const DEFAULT_EXPIRY: i64 = 120;
-/// The longest lifetime a client may ask for, in seconds.
+/// The longest lifetime a request gets, in seconds; a longer `requested_expiry` is cut to it.
 pub const MAX_EXPIRY: i64 = 600;
 /// Minimum seconds between two polls (CIBA §7.3), raised by 5 with each `slow_down`.
 pub const POLL_INTERVAL: i64 = 5;
@@ -71,15 +71,11 @@ pub async fn start(
     let mode = delivery_mode(client)?;
     let user = hints::resolve(state, client, &params.hint).await?;
     check_user_code(client, &user, params.user_code.as_deref())?;
-    let expires_in = match params.requested_expiry {
-        Some(requested) if requested > MAX_EXPIRY => {
-            return Err(Error::invalid_request(format!(
-                "requested_expiry may be at most {MAX_EXPIRY} seconds"
-            )))
-        }
-        Some(requested) => requested,
-        None => DEFAULT_EXPIRY,
-    };
+    // CIBA Core §7.1: `requested_expiry` is a wish; a longer one is cut to
+    // MAX_EXPIRY, and `expires_in` tells the client what it got.
+    let expires_in = params
+        .requested_expiry
+        .map_or(DEFAULT_EXPIRY, |requested| requested.min(MAX_EXPIRY));
     let now = state.now();
     if state
         .store

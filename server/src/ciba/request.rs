@@ -16,7 +16,7 @@ use crate::state::AppState;
 use crate::store::ClientRecord;
 
 /// Parameters that, with `request`, must only appear inside the request object.
-const AUTHENTICATION_PARAMETERS: [&str; 10] = [
+const AUTHENTICATION_PARAMETERS: [&str; 12] = [
     "scope",
     "client_notification_token",
     "acr_values",
@@ -27,6 +27,8 @@ const AUTHENTICATION_PARAMETERS: [&str; 10] = [
     "user_code",
     "requested_expiry",
     "authorization_details",
+    "grant_management_action",
+    "grant_id",
 ];
 
 /// Longest binding message, in characters: it must fit on a till and a phone screen.
@@ -240,20 +242,14 @@ fn check(client: &ClientRecord, raw: BackchannelAuthenticationRequest) -> Result
         crate::grant_management::parse(raw.grant_management_action.as_deref(), raw.grant_id.as_deref(), client)?;
     let mode = delivery_mode(client)?;
     let token = raw.client_notification_token;
-    if matches!(mode, DeliveryMode::Ping | DeliveryMode::Push) {
-        match &token {
-            None => {
-                return Err(Error::invalid_request(
-                    "client_notification_token is required in ping and push mode",
-                ))
-            }
-            Some(t) if t.secret().len() > 1024 => {
-                return Err(Error::invalid_request(
-                    "client_notification_token is longer than 1024 characters",
-                ))
-            }
-            Some(_) => {}
+    match &token {
+        None if matches!(mode, DeliveryMode::Ping | DeliveryMode::Push) => {
+            return Err(Error::invalid_request(
+                "client_notification_token is required in ping and push mode",
+            ))
         }
+        None => {}
+        Some(t) => check_notification_token(t.secret())?,
     }
     Ok(CibaParams {
         scope,
@@ -285,6 +281,30 @@ fn check_binding_message(message: String) -> Result<String> {
     Ok(trimmed.to_owned())
 }
 
+/// Longest `client_notification_token`, in characters (CIBA Core §7.1).
+const MAX_NOTIFICATION_TOKEN: usize = 1024;
+
+/// CIBA Core §7.1: at most [`MAX_NOTIFICATION_TOKEN`] characters of
+/// [RFC 6750 §2.1](https://www.rfc-editor.org/rfc/rfc6750#section-2.1) `b64token`,
+/// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`, the only
+/// tokens that fit in the `Authorization: Bearer` header of the notification.
+fn check_notification_token(token: &str) -> Result<()> {
+    if token.len() > MAX_NOTIFICATION_TOKEN {
+        return Err(Error::invalid_request(format!(
+            "client_notification_token is longer than {MAX_NOTIFICATION_TOKEN} characters"
+        )));
+    }
+    let body = token.trim_end_matches('=');
+    let b64token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/');
+    if body.is_empty() || !body.chars().all(b64token_char) {
+        return Err(Error::invalid_request(
+            "client_notification_token must be an RFC 6750 b64token: letters, digits and -._~+/, \
+             then optional trailing =",
+        ));
+    }
+    Ok(())
+}
+
 fn positive_integer(value: &Value) -> Result<i64> {
     let number = match value {
         Value::Number(n) => n.as_i64(),
@@ -309,6 +329,16 @@ mod tests {
         assert!(check_binding_message("x".repeat(65)).is_err());
         assert!(check_binding_message("line\nbreak".into()).is_err());
         assert!(check_binding_message("   ".into()).is_err());
+    }
+
+    #[test]
+    fn notification_tokens_are_b64tokens() {
+        for good in ["abc", "a-b.c_d~e+f/g", "YWJj==", "x=", &"t".repeat(1024)] {
+            assert!(check_notification_token(good).is_ok(), "{good}");
+        }
+        for bad in ["", "=", "==abc", "a b", "a\tb", "tök", "a=b", "a,b", &"t".repeat(1025)] {
+            assert!(check_notification_token(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -86,6 +86,20 @@ async fn discovery_get(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(metadata(&state)))
 }
 
+/// The scopes discovery lists in `scopes_supported`; also the scope of a client
+/// registered at `/register` without one ([`crate::registration`]).
+pub fn scopes_supported() -> impl Iterator<Item = &'static str> {
+    OIDC_SCOPES.iter().copied().chain([
+        "offline_access",
+        crate::payments::SCOPE_PAYMENTS,
+        crate::payments::SCOPE_REFUNDS,
+        crate::payments::SCOPE_ACCOUNTS,
+        crate::grant_management::SCOPE_QUERY,
+        crate::grant_management::SCOPE_REVOKE,
+        crate::consents::SCOPE_CONSENTS,
+    ])
+}
+
 /// `methods` and [`PUBLIC_AUTH_METHOD`].
 fn with_public(methods: &[String]) -> Vec<String> {
     let mut all = methods.to_vec();
@@ -119,11 +133,7 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
             &mut CIBA_REQUEST_ALGS.iter().map(|a| a.as_str()),
         ),
         backchannel_user_code_parameter_supported: Some(true),
-        scopes_supported: strings(&mut OIDC_SCOPES.iter().copied().chain([
-            crate::grant_management::SCOPE_QUERY,
-            crate::grant_management::SCOPE_REVOKE,
-            crate::consents::SCOPE_CONSENTS,
-        ])),
+        scopes_supported: strings(&mut scopes_supported()),
         claims_supported: strings(
             &mut CLAIMS
                 .iter()

@@ -52,6 +52,12 @@ pub async fn exchange(
         CibaState::Denied => Err(Error::new(ErrorCode::AccessDenied, "the user denied the request")),
         CibaState::Cancelled => Err(Error::new(ErrorCode::AccessDenied, "the request was cancelled")),
         CibaState::Redeemed => Err(Error::invalid_grant("auth_req_id was already redeemed")),
+        // CIBA Core §7.3, §11: once `expires_in` has passed the auth_req_id is
+        // spent, even when the user approved in time but the client came late.
+        CibaState::Approved if request.expires_at <= now => Err(Error::new(
+            ErrorCode::ExpiredToken,
+            "the request expired before the client redeemed it",
+        )),
         CibaState::Approved => {
             // A bad narrowing must not use up the approval.
             let approved: Option<serde_json::Value> = request
@@ -60,6 +66,7 @@ pub async fn exchange(
                 .and_then(|d| serde_json::from_str(d).ok());
             crate::grants::narrowing::narrow(narrow_to, approved.as_ref(), client)?;
             let Some(redeemed) = state.store.redeem_ciba_request(&hash, client.client_id(), now).await? else {
+                // Another poll redeemed it first (the expiry was checked above, at the same `now`).
                 return Err(Error::invalid_grant("auth_req_id was already redeemed"));
             };
             let tokens = issue_tokens(

@@ -29,7 +29,7 @@ use subtle::ConstantTimeEq;
 pub use settings::{RegistrationConfig, RegistrationSettings};
 use statement::SoftwareStatement;
 
-use crate::endpoints::discovery::{AUTH_METHODS, GRANT_TYPES, MTLS_AUTH_METHODS, PUBLIC_AUTH_METHOD};
+use crate::endpoints::discovery::{scopes_supported, AUTH_METHODS, GRANT_TYPES, MTLS_AUTH_METHODS, PUBLIC_AUTH_METHOD};
 use crate::error::{Error, Result};
 use crate::state::{client_record, AppState};
 use crate::store::{AuditEvent, ClientRecord, RegistrationRecord};
@@ -311,6 +311,11 @@ fn checked_metadata(
     // RFC 7591 §2: grant_types defaults to authorization_code.
     body.entry("grant_types")
         .or_insert_with(|| Value::from(vec![GrantType::AuthorizationCode.as_str()]));
+    // RFC 7591 §2 leaves the default scope to the server: everything discovery
+    // lists, so a client that names none (as the OpenID conformance suite's
+    // dynamic clients do) can ask for any of them; the response shows it (§3.2.1).
+    body.entry("scope")
+        .or_insert_with(|| Value::from(scopes_supported().collect::<Vec<_>>().join(" ")));
     body.insert("client_id".into(), Value::String(client_id.to_string()));
     let metadata: ClientMetadata = serde_path_to_error::deserialize(Value::Object(body)).map_err(|err| {
         let path = err.path().to_string();

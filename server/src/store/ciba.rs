@@ -338,8 +338,8 @@ impl Store {
 
     /// Moves an approved request of `client_id` to redeemed, for the one call
     /// that issues its tokens; `None` when it is unknown, another client's, not
-    /// approved or redeemed already. Does not look at `expires_at`: the caller
-    /// checks it on the record the poll returned.
+    /// approved, redeemed already, or expired (`expires_at` is `now` or
+    /// earlier: CIBA Core §7.3 lets no token out once `expires_in` has passed).
     #[tracing::instrument(level = "debug", skip_all, fields(client_id = %client_id), err(level = "debug"))]
     pub async fn redeem_ciba_request(
         &self,
@@ -349,7 +349,7 @@ impl Store {
     ) -> Result<Option<CibaRequestRecord>, StoreError> {
         let row = sqlx::query(concat!(
             "UPDATE ciba_requests SET state = 'redeemed', redeemed_at = $3 \
-             WHERE auth_req_id_hash = $1 AND client_id = $2 AND state = 'approved' RETURNING ",
+             WHERE auth_req_id_hash = $1 AND client_id = $2 AND state = 'approved' AND expires_at > $3 RETURNING ",
             ciba_columns!()
         ))
         .bind(hash)

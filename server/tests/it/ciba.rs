@@ -3,7 +3,7 @@
 
 use outband_protocol::jose::{verify_jwt, UnverifiedJwt};
 use outband_protocol::{DeliveryMode, SigningAlg};
-use outband_server::store::TestDecision;
+use outband_server::store::{CibaState, TestDecision};
 use serde_json::json;
 
 use crate::support::{TestServer, ISSUER, T0};
@@ -133,6 +133,60 @@ async fn expiry_denial_and_cancellation() {
 }
 
 #[tokio::test]
+async fn an_approved_request_is_not_redeemed_after_it_expired() {
+    let server = server().await;
+    let id = start(&server, "scope=openid%20payments&login_hint=alice&requested_expiry=30").await;
+    server.decide(&id, true).await;
+    // CIBA Core §7.3: at `expires_in` the auth_req_id is spent, approved or not.
+    server.clock.advance(30);
+    server.poll(POS, &id).await.assert_error(400, "expired_token");
+    server.clock.advance(60);
+    server.poll(POS, &id).await.assert_error(400, "expired_token");
+    let request = server.ciba_request(&id).await;
+    assert_eq!(request.state, CibaState::Approved, "not redeemed");
+    assert_eq!(request.redeemed_at, None);
+    // The store's redemption refuses it too, whoever asks.
+    let hash = outband_protocol::AuthReqId::new(id.as_str()).hash();
+    let redeemed = server
+        .state
+        .store
+        .redeem_ciba_request(&hash, &outband_protocol::ClientId::new(POS), T0 + 30)
+        .await
+        .unwrap();
+    assert_eq!(redeemed, None);
+    let tokens = server
+        .state
+        .store
+        .revoke_tokens_of_subject(&outband_protocol::Subject::new("sub-alice"))
+        .await
+        .unwrap();
+    assert_eq!(tokens, 0, "no token was stored");
+}
+
+#[tokio::test]
+async fn a_requested_expiry_above_the_maximum_is_cut_to_it() {
+    let server = server().await;
+    let reply = server
+        .bc_authorize(POS, "scope=openid&login_hint=alice&requested_expiry=3600")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["expires_in"], outband_server::ciba::lifecycle::MAX_EXPIRY);
+    let id = reply.json["auth_req_id"].as_str().unwrap();
+    assert_eq!(
+        server.ciba_request(id).await.expires_at,
+        T0 + outband_server::ciba::lifecycle::MAX_EXPIRY
+    );
+    let reply = server
+        .bc_authorize(POS, "scope=openid&login_hint=alice&requested_expiry=600")
+        .await;
+    assert_eq!(reply.json["expires_in"], 600, "{}", reply.text);
+    let reply = server
+        .bc_authorize(POS, "scope=openid&login_hint=alice&requested_expiry=45")
+        .await;
+    assert_eq!(reply.json["expires_in"], 45, "{}", reply.text);
+}
+
+#[tokio::test]
 async fn bc_authorize_errors() {
     let server = server().await;
     server.add_user("locked", None).await;
@@ -153,8 +207,11 @@ async fn bc_authorize_errors() {
         ("scope=openid&login_hint=alice&binding_message=", 200, ""),
         ("scope=openid&login_hint=alice&binding_message=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 400, "invalid_binding_message"),
         ("scope=openid&login_hint=alice&binding_message=a%0Ab", 400, "invalid_binding_message"),
-        ("scope=openid&login_hint=alice&requested_expiry=1000", 400, "invalid_request"),
+        ("scope=openid&login_hint=alice&requested_expiry=1000", 200, ""),
         ("scope=openid&login_hint=alice&requested_expiry=soon", 400, "invalid_request"),
+        ("scope=openid&login_hint=alice&requested_expiry=0", 400, "invalid_request"),
+        ("scope=openid&login_hint=alice&requested_expiry=-30", 400, "invalid_request"),
+        ("scope=openid&login_hint=alice&requested_expiry=1.5", 400, "invalid_request"),
         ("scope=openid&login_hint=alice&authorization_details=%7B", 400, "invalid_authorization_details"),
         ("scope=openid&login_hint=alice&id_token_hint=garbage&login_hint_token=x", 400, "invalid_request"),
         ("scope=openid&id_token_hint=garbage", 400, "invalid_request"),

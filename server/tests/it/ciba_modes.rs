@@ -116,6 +116,48 @@ async fn ping_requires_a_notification_token() {
 }
 
 #[tokio::test]
+async fn a_notification_token_must_be_an_rfc6750_b64token() {
+    let (_receiver, url) = Receiver::start(&[]).await;
+    let server = server_with(DeliveryMode::Ping, &url).await;
+    let long = "t".repeat(1025);
+    for (what, token) in [
+        ("a space", "nt%208f2c"),
+        ("a control character", "nt%018f2c"),
+        ("non-ASCII", "nt-t%C3%B6k"),
+        ("= inside", "nt%3D8f2c"),
+        ("only =", "%3D%3D"),
+        ("a comma", "nt%2C8f2c"),
+        ("1025 characters", long.as_str()),
+    ] {
+        let body = format!("scope=openid&login_hint=alice&client_notification_token={token}");
+        let reply = server.bc_authorize("shop", &body).await;
+        reply.assert_error(400, "invalid_request");
+        let description = reply.json["error_description"].as_str().unwrap();
+        assert!(
+            description.starts_with("client_notification_token"),
+            "{what}: {description}"
+        );
+    }
+    assert_eq!(
+        server
+            .state
+            .store
+            .count_pending_ciba_requests_of_client(&outband_protocol::ClientId::new("shop"), crate::support::T0)
+            .await
+            .unwrap(),
+        0,
+        "no request was started"
+    );
+    // Every b64token character, trailing padding, and exactly 1024 characters.
+    let exact = "t".repeat(1024);
+    for token in ["aZ09-._~%2B%2F%3D%3D", exact.as_str()] {
+        let body = format!("scope=openid&login_hint=alice&client_notification_token={token}");
+        let reply = server.bc_authorize("shop", &body).await;
+        assert_eq!(reply.status, 200, "{token}: {}", reply.text);
+    }
+}
+
+#[tokio::test]
 async fn push_delivers_tokens_with_the_ciba_claims() {
     let (receiver, url) = Receiver::start(&[]).await;
     let server = server_with(DeliveryMode::Push, &url).await;

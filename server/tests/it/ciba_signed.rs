@@ -129,6 +129,30 @@ async fn bad_request_objects_are_invalid_request() {
 }
 
 #[tokio::test]
+async fn grant_management_parameters_beside_a_signed_request_are_refused() {
+    let (server, key) = server(Profile::Oidc, Some(SigningAlg::ES256)).await;
+    for (name, extra) in [
+        ("grant_management_action", "grant_management_action=create"),
+        ("grant_id", "grant_id=g-123"),
+    ] {
+        let reply = send(&server, &format!("request={}&{extra}", request_object(&key, json!({})))).await;
+        reply.assert_error(400, "invalid_request");
+        let description = reply.json["error_description"].as_str().unwrap();
+        assert!(description.contains(name), "{description}");
+    }
+    assert_eq!(
+        server
+            .state
+            .store
+            .count_pending_ciba_requests_of_client(&ClientId::new("signer"), T0)
+            .await
+            .unwrap(),
+        0,
+        "no request was started"
+    );
+}
+
+#[tokio::test]
 async fn fapi_ciba_requires_signed_requests() {
     let (server, _key) = server(Profile::FapiCiba, None).await;
     let assertion_key = server

@@ -166,6 +166,71 @@ async fn every_metadata_error_names_the_field() {
         body
     };
     let cases = [
+#[tokio::test]
+async fn a_client_registered_without_scope_gets_the_supported_scopes() {
+    let server = TestServer::with_config(REGISTRATION).await;
+    server.add_user("alice", None).await;
+    // As the OpenID conformance suite's FAPI-CIBA dynamic clients do: no `scope`.
+    let reply = register(
+        &server,
+        &json!({
+            "grant_types": ["urn:openid:params:grant-type:ciba"],
+            "backchannel_token_delivery_mode": "poll",
+            "token_endpoint_auth_method": "client_secret_basic",
+        }),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let discovery = server.get("/.well-known/openid-configuration").await.json;
+    let supported: Vec<&str> = discovery["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(supported.contains(&"profile"), "{supported:?}");
+    assert_eq!(reply.json["scope"], supported.join(" "));
+    let id = reply.json["client_id"].as_str().unwrap();
+    let secret = reply.json["client_secret"].as_str().unwrap();
+    let stored = server.state.store.client(&ClientId::new(id)).await.unwrap().unwrap();
+    assert_eq!(stored.metadata.scope.as_str(), supported.join(" "));
+
+    let started = server
+        .post_form(
+            "/bc-authorize",
+            "scope=openid%20profile%20email&login_hint=alice",
+            Some((id, secret)),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    assert!(started.json["auth_req_id"].is_string());
+
+    // A scope given is kept as it is.
+    let explicit = register(
+        &server,
+        &json!({
+            "grant_types": ["urn:openid:params:grant-type:ciba"],
+            "backchannel_token_delivery_mode": "poll",
+            "scope": "openid",
+        }),
+    )
+    .await;
+    assert_eq!(explicit.status, 201, "{}", explicit.text);
+    assert_eq!(explicit.json["scope"], "openid");
+    let (id, secret) = (
+        explicit.json["client_id"].as_str().unwrap(),
+        explicit.json["client_secret"].as_str().unwrap(),
+    );
+    server
+        .post_form(
+            "/bc-authorize",
+            "scope=openid%20profile&login_hint=alice",
+            Some((id, secret)),
+        )
+        .await
+        .assert_error(400, "invalid_scope");
+}
+
         (
             json!({"profile": "fapi2-security", "grant_types": ["client_credentials"]}),
             "invalid_client_metadata",
