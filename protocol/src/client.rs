@@ -247,6 +247,11 @@ pub struct ClientMetadata {
     pub access_token_format: AccessTokenFormat,
     /// Outband extension: CIBA approvals need the user to type on the device the
     /// number the terminal shows (`number_match` in the backchannel response).
+    /// The alg of introspection answers asked for as JWTs
+    /// ([RFC 9701 §6](https://www.rfc-editor.org/rfc/rfc9701#section-6)); the profile's
+    /// default (RS256, PS256 under FAPI) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_signed_response_alg: Option<SigningAlg>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub number_matching: bool,
     /// The [RFC 9396](https://www.rfc-editor.org/rfc/rfc9396#section-10) authorization
@@ -312,6 +317,7 @@ impl ClientMetadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+            introspection_signed_response_alg: None,
 
     #[test]
     fn metadata_defaults_and_wire_names() {

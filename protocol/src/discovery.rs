@@ -51,6 +51,9 @@ pub struct ProviderMetadata {
     /// Algs of signed UserInfo responses (OpenID Connect Discovery §3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub userinfo_signing_alg_values_supported: Vec<String>,
+    /// Algs of JWT introspection answers ([RFC 9701 §7](https://www.rfc-editor.org/rfc/rfc9701#section-7)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub introspection_signing_alg_values_supported: Vec<String>,
     /// Client authentication methods at the token endpoint.
     pub token_endpoint_auth_methods_supported: Vec<String>,
     /// Algs for `private_key_jwt` at the token endpoint.

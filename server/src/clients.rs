@@ -158,7 +158,7 @@ fn check_algs_and_types(metadata: &ClientMetadata, policy: Policy) -> Result<(),
             ));
         }
     }
-    // JARM §3 and OpenID Connect Registration §2: algs the server signs with for the client.
+    // JARM §3, OpenID Connect Registration §2 and RFC 9701 §6: algs the server signs with for the client.
     for (field, alg) in [
         (
             "authorization_signed_response_alg",
@@ -201,6 +201,10 @@ mod tests {
 
     #[test]
     fn fapi_refuses_secrets() {
+        (
+            "introspection_signed_response_alg",
+            metadata.introspection_signed_response_alg,
+        ),
         let mut meta = ClientMetadata::new(ClientId::new("a"));
         meta.profile = Profile::Fapi2Security;
         assert!(validate(&meta, true)

@@ -165,9 +165,11 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         grant_types_supported: strings(&mut GRANT_TYPES.iter().map(|g| g.as_str())),
         subject_types_supported: vec!["public".into()],
         id_token_signing_alg_values_supported: algs.clone(),
-        // JARM and signed UserInfo: every key the server holds; each client is held to its profile's list.
+        // JARM, signed UserInfo and JWT introspection answers: every key the server holds;
+        // each client is held to its profile's list.
         authorization_signing_alg_values_supported: algs.clone(),
         userinfo_signing_alg_values_supported: algs.clone(),
+        introspection_signing_alg_values_supported: algs.clone(),
         token_endpoint_auth_methods_supported: with_public(&auth_methods),
         token_endpoint_auth_signing_alg_values_supported: algs,
         introspection_endpoint_auth_methods_supported: auth_methods.clone(),

@@ -170,3 +170,62 @@ async fn revocation_ignores_unknown_and_wrong_hints() {
         }
     }
 }
+
+/// `POST /introspect` by `client` asking for a JWT answer (RFC 9701 §4).
+async fn introspect_as_jwt(server: &TestServer, token: &str, client: (&str, &str)) -> crate::support::Reply {
+    let request = axum::http::Request::post("/introspect")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json;q=0.5, application/token-introspection+jwt")
+        .header("authorization", crate::support::basic_header(client.0, client.1))
+        .body(axum::body::Body::from(format!("token={token}")))
+        .unwrap();
+    server.send(request).await
+}
+
+#[tokio::test]
+async fn a_resource_server_asking_for_a_jwt_gets_the_answer_signed() {
+    let (server, token) = setup().await;
+    let reply = introspect_as_jwt(&server, &token, ("rs", "pw-rs")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.headers["content-type"], "application/token-introspection+jwt");
+    assert_eq!(reply.headers["cache-control"], "no-store");
+    let jwks = server.get("/jwks").await.json;
+    let (alg, claims) = crate::jarm::verify_with(&jwks, &reply.text);
+    assert_eq!(alg, "RS256", "RFC 9701's default for a client of the oidc profile");
+    let header = josekit::jwt::decode_header(&reply.text).unwrap();
+    assert_eq!(header.claim("typ"), Some(&serde_json::json!("token-introspection+jwt")));
+    assert_eq!(claims["iss"], ISSUER);
+    assert_eq!(claims["aud"], "rs");
+    assert_eq!(claims["iat"], T0);
+    let answer = &claims["token_introspection"];
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], "shop");
+    assert_eq!(answer["scope"], "payments");
+    assert_eq!(answer["token_type"], "Bearer");
+
+    let unknown = introspect_as_jwt(&server, "nonsense", ("rs", "pw-rs")).await;
+    let (_, claims) = crate::jarm::verify_with(&jwks, &unknown.text);
+    assert_eq!(claims["token_introspection"], serde_json::json!({ "active": false }));
+
+    let plain = server
+        .post_form("/introspect", &format!("token={token}"), Some(("rs", "pw-rs")))
+        .await;
+    assert_eq!(plain.headers["content-type"], "application/json");
+    assert_eq!(plain.json["active"], true);
+}
+
+#[tokio::test]
+async fn the_registered_introspection_alg_signs_the_answer() {
+    let (server, token) = setup().await;
+    let mut meta = outband_protocol::ClientMetadata::new(ClientId::new("rs-es"));
+    meta.token_endpoint_auth_method = M::ClientSecretBasic;
+    meta.scope = outband_protocol::Scope::new("introspection");
+    meta.introspection_signed_response_alg = Some(outband_protocol::SigningAlg::ES256);
+    server.add_client(meta, Some("pw-rs-es")).await;
+    let reply = introspect_as_jwt(&server, &token, ("rs-es", "pw-rs-es")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let (alg, claims) = crate::jarm::verify_with(&server.get("/jwks").await.json, &reply.text);
+    assert_eq!(alg, "ES256");
+    assert_eq!(claims["aud"], "rs-es");
+    assert_eq!(claims["token_introspection"]["active"], true);
+}

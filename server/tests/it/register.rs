@@ -280,6 +280,11 @@ async fn a_client_registered_without_scope_gets_the_supported_scopes() {
             jwt_client(json!({
                 "profile": "fapi-ciba", "grant_types": ["urn:openid:params:grant-type:ciba"],
                 "backchannel_token_delivery_mode": "push",
+        (
+            jwt_client(json!({"profile": "fapi2-message-signing", "introspection_signed_response_alg": "RS256"})),
+            "invalid_client_metadata",
+            "introspection_signed_response_alg: RS256",
+        ),
                 "backchannel_client_notification_endpoint": "https://shop.example/cb",
             })),
             "invalid_client_metadata",
