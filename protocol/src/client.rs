@@ -156,6 +156,26 @@ pub struct ClientMetadata {
     /// A name to show to people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_name: Option<String>,
+    /// The client's home page, linked from the login and consent pages
+    /// ([RFC 7591 §2](https://www.rfc-editor.org/rfc/rfc7591#section-2), like the three below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    /// The client's logo, shown on the login and consent pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// How the client uses the data it gets, linked from the pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    /// The client's terms of service, linked from the pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    /// People responsible for the client (e-mail addresses); kept and returned, never shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+    /// `public`, the only subject type this server has
+    /// ([OpenID Connect Registration §2](https://openid.net/specs/openid-connect-registration-1_0.html#ClientMetadata)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_type: Option<String>,
     /// How the client authenticates at the token endpoint.
     #[serde(default = "default_auth_method")]
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
@@ -227,6 +247,11 @@ pub struct ClientMetadata {
     /// ([OpenID Connect Registration §2](https://openid.net/specs/openid-connect-registration-1_0.html#ClientMetadata)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinfo_signed_response_alg: Option<SigningAlg>,
+    /// The alg of introspection answers asked for as JWTs
+    /// ([RFC 9701 §6](https://www.rfc-editor.org/rfc/rfc9701#section-6)); the profile's
+    /// default (RS256, PS256 under FAPI) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_signed_response_alg: Option<SigningAlg>,
     /// Access tokens must be DPoP-bound ([RFC 9449 §5.2](https://www.rfc-editor.org/rfc/rfc9449#section-5.2)).
     #[serde(default, skip_serializing_if = "is_false")]
     pub dpop_bound_access_tokens: bool,
@@ -247,11 +272,6 @@ pub struct ClientMetadata {
     pub access_token_format: AccessTokenFormat,
     /// Outband extension: CIBA approvals need the user to type on the device the
     /// number the terminal shows (`number_match` in the backchannel response).
-    /// The alg of introspection answers asked for as JWTs
-    /// ([RFC 9701 §6](https://www.rfc-editor.org/rfc/rfc9701#section-6)); the profile's
-    /// default (RS256, PS256 under FAPI) when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub introspection_signed_response_alg: Option<SigningAlg>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub number_matching: bool,
     /// The [RFC 9396](https://www.rfc-editor.org/rfc/rfc9396#section-10) authorization
@@ -270,6 +290,12 @@ impl ClientMetadata {
         Self {
             client_id,
             client_name: None,
+            client_uri: None,
+            logo_uri: None,
+            policy_uri: None,
+            tos_uri: None,
+            contacts: Vec::new(),
+            subject_type: None,
             token_endpoint_auth_method: default_auth_method(),
             token_endpoint_auth_signing_alg: None,
             jwks: None,
@@ -291,6 +317,7 @@ impl ClientMetadata {
             response_types: None,
             authorization_signed_response_alg: None,
             userinfo_signed_response_alg: None,
+            introspection_signed_response_alg: None,
             dpop_bound_access_tokens: false,
             tls_client_certificate_bound_access_tokens: false,
             tls_client_auth_subject_dn: None,
@@ -317,7 +344,6 @@ impl ClientMetadata {
 #[cfg(test)]
 mod tests {
     use super::*;
-            introspection_signed_response_alg: None,
 
     #[test]
     fn metadata_defaults_and_wire_names() {

@@ -92,11 +92,47 @@ pub fn validate(metadata: &ClientMetadata, has_secret: bool) -> Result<(), Strin
         }
     }
     check_public_client(metadata, has_secret)?;
+    check_presentation(metadata)?;
+    if metadata.allows_grant(GrantType::AuthorizationCode) && metadata.redirect_uris.is_empty() {
+        // OpenID Connect Registration §2: REQUIRED; nowhere to send a code otherwise.
+        return Err("redirect_uris: required for the authorization_code grant".into());
+    }
     // https, and for native apps loopback and private-use URIs (RFC 8252 §7).
     crate::authorize::redirect_uri::check_registered(metadata)?;
     // Back- and Front-Channel Logout URIs.
     crate::account::backchannel::check_metadata(metadata)?;
     check_algs_and_types(metadata, policy)
+}
+/// The links and logo the pages show must be absolute `https` URLs (`http` on
+/// loopback, for development), contacts must look like e-mail addresses, and
+/// the only subject type is `public`.
+fn check_presentation(metadata: &ClientMetadata) -> Result<(), String> {
+    for (field, value) in [
+        ("client_uri", &metadata.client_uri),
+        ("logo_uri", &metadata.logo_uri),
+        ("policy_uri", &metadata.policy_uri),
+        ("tos_uri", &metadata.tos_uri),
+    ] {
+        let Some(value) = value else { continue };
+        let secure = url::Url::parse(value)
+            .is_ok_and(|url| url.scheme() == "https" || crate::authorize::redirect_uri::is_loopback(&url));
+        if !secure {
+            return Err(format!("{field}: {value} must be an absolute https URL"));
+        }
+    }
+    if let Some(contact) = metadata
+        .contacts
+        .iter()
+        .find(|c| c.len() > 254 || c.chars().any(char::is_control) || !c.contains('@'))
+    {
+        return Err(format!("contacts: {contact:?} is not an e-mail address"));
+    }
+    match metadata.subject_type.as_deref() {
+        None | Some("public") => Ok(()),
+        Some(other) => Err(format!(
+            "subject_type: {other:?} is not supported; this server has only public subject identifiers"
+        )),
+    }
 }
 
 /// A public client (`token_endpoint_auth_method: none`, a native or browser
@@ -165,6 +201,10 @@ fn check_algs_and_types(metadata: &ClientMetadata, policy: Policy) -> Result<(),
             metadata.authorization_signed_response_alg,
         ),
         ("userinfo_signed_response_alg", metadata.userinfo_signed_response_alg),
+        (
+            "introspection_signed_response_alg",
+            metadata.introspection_signed_response_alg,
+        ),
     ] {
         if let Some(alg) = alg {
             if !policy.allows_response_signing_alg(alg) || !crate::keys::SERVER_ALGS.contains(&alg) {
@@ -201,10 +241,6 @@ mod tests {
 
     #[test]
     fn fapi_refuses_secrets() {
-        (
-            "introspection_signed_response_alg",
-            metadata.introspection_signed_response_alg,
-        ),
         let mut meta = ClientMetadata::new(ClientId::new("a"));
         meta.profile = Profile::Fapi2Security;
         assert!(validate(&meta, true)

@@ -14,7 +14,7 @@ use outband_protocol::{ErrorCode, Password};
 use crate::acr::Level;
 use crate::authorize::browser::{self, LoginOutcome, INTERACTION_LIFETIME};
 use crate::authorize::hybrid;
-use crate::authorize::pages::{self, ConsentForm, LoginForm};
+use crate::authorize::pages::{self, ClientInfo, ConsentForm, LoginForm};
 use crate::authorize::request::{self, AuthorizationRequest, Params, Rejection, REQUEST_URI_PREFIX};
 use crate::authorize::request_object;
 use crate::authorize::response::{self, ResponseTarget};
@@ -247,7 +247,7 @@ pub async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> Res
         None => pages::login(
             StatusCode::OK,
             &LoginForm {
-                client_name: client.metadata.display_name(),
+                client: ClientInfo::of(&client.metadata),
                 interaction: &id,
                 csrf: &csrf,
                 username: request.login_hint.as_deref(),
@@ -269,7 +269,7 @@ fn consent_response(
     csrf: &str,
 ) -> Response {
     let mut response = pages::consent(&ConsentForm {
-        client_name: client.metadata.display_name(),
+        client: ClientInfo::of(&client.metadata),
         username,
         scopes: request.scope.iter().collect(),
         authorization_details: request.authorization_details.as_ref(),
@@ -323,9 +323,11 @@ pub async fn login(state: &AppState, headers: &HeaderMap, address: &str, form: P
         return Ok(stale_form());
     };
     let client = state.client(&record.client_id).await?;
-    let client_name = client
+    let client_info = client
         .as_ref()
-        .map_or(record.client_id.as_str(), |c| c.metadata.display_name());
+        .map_or(ClientInfo::named(record.client_id.as_str()), |c| {
+            ClientInfo::of(&c.metadata)
+        });
     let (Some(id), Some(csrf)) = (form.get("interaction"), form.get("csrf")) else {
         return Ok(stale_form());
     };
@@ -334,7 +336,7 @@ pub async fn login(state: &AppState, headers: &HeaderMap, address: &str, form: P
         pages::login(
             status,
             &LoginForm {
-                client_name,
+                client: client_info,
                 interaction: id,
                 csrf,
                 username,

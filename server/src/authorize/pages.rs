@@ -1,11 +1,14 @@
 //! The server-rendered pages of the browser flows: login, consent and error.
-//! Plain HTML forms with labelled fields; no JavaScript, no external resources
-//! (so nothing leaks the page's URL in a `Referer`). Every value from a request
-//! or the database is escaped.
+//! Plain HTML forms with labelled fields; no JavaScript, and no external
+//! resources but the client's registered logo (fetched without a `Referer`, so
+//! nothing leaks the page's URL). Every value from a request or the database is
+//! escaped.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
+
+use outband_protocol::ClientMetadata;
 
 use crate::payments::{PaymentInitiation, PAYMENT_INITIATION};
 
@@ -64,9 +67,111 @@ pub(crate) fn allow_form_target(response: &mut Response, redirect_uri: &str) {
         "http" | "https" => url.origin().ascii_serialization(),
         scheme => format!("{scheme}:"),
     };
-    let csp = CSP.replace("form-action 'self'", &format!("form-action 'self' {source}"));
+    let csp = current_csp(response).replace("form-action 'self'", &format!("form-action 'self' {source}"));
     if let Ok(value) = HeaderValue::from_str(&csp) {
         response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// The Content-Security-Policy `response` carries (a [`page`]'s, maybe extended).
+fn current_csp(response: &Response) -> String {
+    response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(CSP)
+        .to_owned()
+}
+
+/// Lets `response` (a [`page`]) show the client's logo: images from its origin only.
+fn allow_logo(response: &mut Response, logo_uri: &str) {
+    let Ok(url) = url::Url::parse(logo_uri) else {
+        return;
+    };
+    let csp = format!(
+        "{}; img-src {}",
+        current_csp(response),
+        url.origin().ascii_serialization()
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// Who asks, as the pages show it: the name, and the logo and links the client
+/// registered (RFC 7591 §2: `logo_uri`, `client_uri`, `policy_uri`, `tos_uri`).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientInfo<'a> {
+    /// The application's name.
+    pub name: &'a str,
+    metadata: Option<&'a ClientMetadata>,
+}
+
+impl<'a> ClientInfo<'a> {
+    /// A registered client.
+    pub fn of(metadata: &'a ClientMetadata) -> Self {
+        Self {
+            name: metadata.display_name(),
+            metadata: Some(metadata),
+        }
+    }
+
+    /// A client known only by its id (deleted meanwhile).
+    pub fn named(name: &'a str) -> Self {
+        Self { name, metadata: None }
+    }
+
+    fn logo_uri(&self) -> Option<&'a str> {
+        self.metadata.and_then(|m| m.logo_uri.as_deref())
+    }
+
+    /// The logo and the links, as HTML (empty when the client registered none).
+    fn header_html(&self) -> String {
+        let Some(metadata) = self.metadata else {
+            return String::new();
+        };
+        let logo = self
+            .logo_uri()
+            .map(|uri| {
+                format!(
+                    "<p><img src=\"{}\" alt=\"{} logo\" referrerpolicy=\"no-referrer\" \
+                     style=\"max-height:4rem;max-width:12rem\"></p>",
+                    escape(uri),
+                    escape(self.name)
+                )
+            })
+            .unwrap_or_default();
+        let links: Vec<String> = [
+            (&metadata.client_uri, "Website"),
+            (&metadata.policy_uri, "Privacy policy"),
+            (&metadata.tos_uri, "Terms of service"),
+        ]
+        .into_iter()
+        .filter_map(|(uri, label)| {
+            uri.as_deref().map(|uri| {
+                format!(
+                    "<li><a href=\"{}\" rel=\"noopener noreferrer\" target=\"_blank\">{} of {}</a></li>",
+                    escape(uri),
+                    label,
+                    escape(self.name)
+                )
+            })
+        })
+        .collect();
+        let links = if links.is_empty() {
+            String::new()
+        } else {
+            format!("<ul class=\"client-links\">{}</ul>", links.concat())
+        };
+        format!("{logo}{links}")
+    }
+
+    /// Finishes a page about this client: its logo may be loaded.
+    fn finish(&self, mut response: Response) -> Response {
+        if let Some(uri) = self.logo_uri() {
+            allow_logo(&mut response, uri);
+        }
+        response
     }
 }
 
@@ -86,8 +191,8 @@ pub fn error(status: StatusCode, message: &str) -> Response {
 /// What the login form needs.
 #[derive(Debug)]
 pub struct LoginForm<'a> {
-    /// The application's name.
-    pub client_name: &'a str,
+    /// The application.
+    pub client: ClientInfo<'a>,
     /// The interaction id.
     pub interaction: &'a str,
     /// The CSRF token.
@@ -110,7 +215,7 @@ pub fn login(status: StatusCode, form: &LoginForm<'_>) -> Response {
         ""
     };
     let body = format!(
-        "<h1>Sign in</h1><p>{client} asks you to sign in.</p>{error}\
+        "<h1>Sign in</h1>{header}<p>{client} asks you to sign in.</p>{error}\
          <form method=\"post\" action=\"/authorize/login\">\
          <input type=\"hidden\" name=\"interaction\" value=\"{interaction}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -119,19 +224,20 @@ pub fn login(status: StatusCode, form: &LoginForm<'_>) -> Response {
          <label for=\"password\">Password</label>\
          <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required{described}>\
          <button type=\"submit\">Sign in</button></form>",
-        client = escape(form.client_name),
+        header = form.client.header_html(),
+        client = escape(form.client.name),
         interaction = escape(form.interaction),
         csrf = escape(form.csrf),
         username = escape(form.username.unwrap_or_default()),
     );
-    page(status, "Sign in", &body)
+    form.client.finish(page(status, "Sign in", &body))
 }
 
 /// What the consent form needs.
 #[derive(Debug)]
 pub struct ConsentForm<'a> {
-    /// The application's name.
-    pub client_name: &'a str,
+    /// The application.
+    pub client: ClientInfo<'a>,
     /// Who is logged in.
     pub username: &'a str,
     /// The requested scopes.
@@ -166,19 +272,20 @@ pub fn consent(form: &ConsentForm<'_>) -> Response {
         format!("<h2>It also asks you to approve</h2>{details}")
     };
     let body = format!(
-        "<h1>Allow access?</h1><p>You are signed in as <strong>{user}</strong>.</p>\
+        "<h1>Allow access?</h1>{header}<p>You are signed in as <strong>{user}</strong>.</p>\
          <p><strong>{client}</strong> asks to:</p><ul>{scopes}</ul>{details}\
          <form method=\"post\" action=\"/authorize/consent\">\
          <input type=\"hidden\" name=\"interaction\" value=\"{interaction}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
          <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        header = form.client.header_html(),
         user = escape(form.username),
-        client = escape(form.client_name),
+        client = escape(form.client.name),
         interaction = escape(form.interaction),
         csrf = escape(form.csrf),
     );
-    page(StatusCode::OK, "Allow access?", &body)
+    form.client.finish(page(StatusCode::OK, "Allow access?", &body))
 }
 
 /// A scope in plain words.

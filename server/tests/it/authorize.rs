@@ -257,3 +257,57 @@ async fn denying_answers_access_denied() {
     assert_eq!(browser.decide(&consent, "approve").await.status, 400);
     assert!(REDIRECT_URI.starts_with("https://"));
 }
+
+/// RFC 7591 §2: the pages show the logo and link the home page, privacy policy and
+/// terms the client registered; the logo's origin is the only one images may come from.
+#[tokio::test]
+async fn the_pages_show_the_clients_logo_and_links() {
+    let server = TestServer::new().await;
+    server
+        .add_web_client(WEB, Profile::Oidc, |m| {
+            m.logo_uri = Some("https://cdn.shop.example/logo.png".into());
+            m.client_uri = Some("https://shop.example/".into());
+            m.policy_uri = Some("https://shop.example/privacy".into());
+            m.tos_uri = Some("https://shop.example/terms".into());
+        })
+        .await;
+    server.add_password_user("alice").await;
+    let live = server.live().await;
+    let mut browser = Browser::new(&live);
+    let login = browser.get(&authorize_path(WEB, &[])).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let after_login = browser.login(&login, "alice", PASSWORD).await;
+    let consent = browser.get(&after_login.location().unwrap()).await;
+    for page in [&login, &consent] {
+        for html in [
+            "<img src=\"https://cdn.shop.example/logo.png\" alt=\"Demo Shop logo\" referrerpolicy=\"no-referrer\"",
+            "<a href=\"https://shop.example/\" rel=\"noopener noreferrer\" target=\"_blank\">Website of Demo Shop</a>",
+            "<a href=\"https://shop.example/privacy\" rel=\"noopener noreferrer\" target=\"_blank\">Privacy policy of Demo Shop</a>",
+            "<a href=\"https://shop.example/terms\" rel=\"noopener noreferrer\" target=\"_blank\">Terms of service of Demo Shop</a>",
+        ] {
+            assert!(page.text.contains(html), "{html} missing: {}", page.text);
+        }
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("img-src https://cdn.shop.example"), "{csp}");
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+    }
+    let csp = consent.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://"),
+        "the decision may still redirect: {csp}"
+    );
+
+    // A client without them: no image, no links, no img-src.
+    server.add_web_client("plain", Profile::Oidc, |_| {}).await;
+    let plain = Browser::new(&live).get(&authorize_path("plain", &[])).await;
+    assert_eq!(plain.status, 200, "{}", plain.text);
+    assert!(
+        !plain.text.contains("<img") && !plain.text.contains("client-links"),
+        "{}",
+        plain.text
+    );
+    assert!(!plain.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("img-src"));
+}

@@ -37,6 +37,7 @@ fn secret_client() -> Value {
         "scope": "payments accounts",
         "token_endpoint_auth_method": "client_secret_basic",
         "logo_uri": "https://shop.example/logo.png",
+        "software_version": "4.2",
     })
 }
 
@@ -86,7 +87,11 @@ async fn a_registered_client_gets_tokens_and_the_same_record_as_the_cli() {
     assert_eq!(body["scope"], "payments accounts");
     assert_eq!(body["grant_types"], json!(["client_credentials"]));
     assert_eq!(body["profile"], "oidc");
-    assert!(body.get("logo_uri").is_none(), "unknown metadata is not echoed: {body}");
+    assert_eq!(body["logo_uri"], "https://shop.example/logo.png");
+    assert!(
+        body.get("software_version").is_none(),
+        "unknown metadata is not echoed: {body}"
+    );
     let token = body["registration_access_token"].as_str().unwrap();
 
     // The record is what the CLI would have stored for the same metadata and secret.
@@ -137,10 +142,24 @@ async fn a_private_key_jwt_client_registers_without_a_secret_and_authenticates()
         &json!({
             "grant_types": ["client_credentials"], "scope": "payments",
             "token_endpoint_auth_method": "private_key_jwt", "jwks": public_jwks(&key),
+            "client_uri": "https://shop.example/", "logo_uri": "https://shop.example/logo.png",
+            "policy_uri": "https://shop.example/privacy", "tos_uri": "https://shop.example/terms",
+            "contacts": ["ops@shop.example"], "subject_type": "public",
         }),
     )
     .await;
     assert_eq!(oidc.status, 201, "{}", oidc.text);
+    // RFC 7591 §3.2.1: the registered metadata comes back.
+    for (field, value) in [
+        ("client_uri", json!("https://shop.example/")),
+        ("logo_uri", json!("https://shop.example/logo.png")),
+        ("policy_uri", json!("https://shop.example/privacy")),
+        ("tos_uri", json!("https://shop.example/terms")),
+        ("contacts", json!(["ops@shop.example"])),
+        ("subject_type", json!("public")),
+    ] {
+        assert_eq!(oidc.json[field], value, "{field}: {}", oidc.text);
+    }
     let id = oidc.json["client_id"].as_str().unwrap();
     let assertion = client_assertion(&ClientKey { key }, id, T0, json!({ "aud": format!("{ISSUER}/token") }));
     let body = format!(
@@ -150,22 +169,6 @@ async fn a_private_key_jwt_client_registers_without_a_secret_and_authenticates()
     assert_eq!(tokens.status, 200, "{}", tokens.text);
 }
 
-#[tokio::test]
-async fn every_metadata_error_names_the_field() {
-    let server = TestServer::with_config(REGISTRATION).await;
-    let jwks = public_jwks(&es256_key());
-    let jwt_client = |extra: Value| {
-        let mut body = json!({
-            "grant_types": ["client_credentials"],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": jwks.clone(),
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            body[k] = v.clone();
-        }
-        body
-    };
-    let cases = [
 #[tokio::test]
 async fn a_client_registered_without_scope_gets_the_supported_scopes() {
     let server = TestServer::with_config(REGISTRATION).await;
@@ -231,6 +234,22 @@ async fn a_client_registered_without_scope_gets_the_supported_scopes() {
         .assert_error(400, "invalid_scope");
 }
 
+#[tokio::test]
+async fn every_metadata_error_names_the_field() {
+    let server = TestServer::with_config(REGISTRATION).await;
+    let jwks = public_jwks(&es256_key());
+    let jwt_client = |extra: Value| {
+        let mut body = json!({
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks.clone(),
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let cases = [
         (
             json!({"profile": "fapi2-security", "grant_types": ["client_credentials"]}),
             "invalid_client_metadata",
@@ -262,6 +281,11 @@ async fn a_client_registered_without_scope_gets_the_supported_scopes() {
             "userinfo_signed_response_alg: RS256",
         ),
         (
+            jwt_client(json!({"profile": "fapi2-message-signing", "introspection_signed_response_alg": "RS256"})),
+            "invalid_client_metadata",
+            "introspection_signed_response_alg: RS256",
+        ),
+        (
             jwt_client(json!({"profile": "fapi2-security", "request_object_signing_alg": "RS256"})),
             "invalid_client_metadata",
             "request_object_signing_alg: RS256",
@@ -280,11 +304,6 @@ async fn a_client_registered_without_scope_gets_the_supported_scopes() {
             jwt_client(json!({
                 "profile": "fapi-ciba", "grant_types": ["urn:openid:params:grant-type:ciba"],
                 "backchannel_token_delivery_mode": "push",
-        (
-            jwt_client(json!({"profile": "fapi2-message-signing", "introspection_signed_response_alg": "RS256"})),
-            "invalid_client_metadata",
-            "introspection_signed_response_alg: RS256",
-        ),
                 "backchannel_client_notification_endpoint": "https://shop.example/cb",
             })),
             "invalid_client_metadata",
@@ -309,6 +328,36 @@ async fn a_client_registered_without_scope_gets_the_supported_scopes() {
             jwt_client(json!({"redirect_uris": ["not a url"]})),
             "invalid_redirect_uri",
             "redirect_uris[0]:",
+        ),
+        (
+            jwt_client(json!({"logo_uri": "http://shop.example/logo.png"})),
+            "invalid_client_metadata",
+            "logo_uri: http://shop.example/logo.png must be an absolute https URL",
+        ),
+        (
+            jwt_client(json!({"tos_uri": "terms.html"})),
+            "invalid_client_metadata",
+            "tos_uri: terms.html must be an absolute https URL",
+        ),
+        (
+            jwt_client(json!({"contacts": ["nobody"]})),
+            "invalid_client_metadata",
+            "contacts: \"nobody\" is not an e-mail address",
+        ),
+        (
+            jwt_client(json!({"subject_type": "pairwise"})),
+            "invalid_client_metadata",
+            "subject_type: \"pairwise\" is not supported",
+        ),
+        (
+            jwt_client(json!({"grant_types": ["authorization_code"]})),
+            "invalid_redirect_uri",
+            "redirect_uris: required for the authorization_code grant",
+        ),
+        (
+            json!({"token_endpoint_auth_method": "none"}),
+            "invalid_redirect_uri",
+            "redirect_uris: required for the authorization_code grant",
         ),
         (
             json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt"}),
