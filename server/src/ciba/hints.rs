@@ -74,7 +74,7 @@ async fn login_hint_token_user(state: &AppState, client: &ClientRecord, token: &
     let claims = &verified.claims;
     let exp = claims
         .get("exp")
-        .and_then(Value::as_i64)
+        .and_then(crate::auth::numeric_date)
         .ok_or_else(|| bad("exp is required".into()))?;
     if exp <= state.now() {
         return Err(Error::new(

@@ -149,7 +149,7 @@ async fn request_object(
     let time = |name: &str| {
         claims
             .get(name)
-            .and_then(Value::as_i64)
+            .and_then(crate::auth::numeric_date)
             .ok_or_else(|| bad(format!("{name} is required")))
     };
     let (exp, iat, nbf) = (time("exp")?, time("iat")?, time("nbf")?);

@@ -108,7 +108,7 @@ fn check_claims(claims: &Map<String, Value>, request_id: &str, request_jwt: &str
     }
     let iat = claims
         .get("iat")
-        .and_then(Value::as_i64)
+        .and_then(crate::auth::numeric_date)
         .ok_or_else(|| bad("iat is missing"))?;
     if (iat - now).abs() > DECISION_IAT_LEEWAY {
         return Err(bad("iat is too far from the server time"));
@@ -160,7 +160,7 @@ pub async fn apply(state: &AppState, device: &DeviceRecord, id: &str, decision_j
         .and_then(Value::as_str)
         .filter(|jti| !jti.is_empty() && jti.len() <= MAX_JTI_LEN)
         .ok_or_else(|| bad("jti is missing or too long"))?;
-    let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(now);
+    let iat = claims.get("iat").and_then(crate::auth::numeric_date).unwrap_or(now);
     if !state
         .store
         .use_jti(&format!("decision:{}", device.id), jti, iat + 2 * DECISION_IAT_LEEWAY)

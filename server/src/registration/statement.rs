@@ -65,7 +65,7 @@ pub fn verify(jwt: &str, keys: &[Jwk], now: i64) -> Result<SoftwareStatement, Er
     let time = |name: &str| {
         claims
             .get(name)
-            .map(|v| v.as_i64().ok_or_else(|| invalid(format!("{name} must be a number"))))
+            .map(|v| crate::auth::numeric_date(v).ok_or_else(|| invalid(format!("{name} must be a number"))))
     };
     let iat = time("iat").ok_or_else(|| invalid("iat is required"))??;
     if iat > now + LEEWAY {

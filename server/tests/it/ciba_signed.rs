@@ -69,6 +69,19 @@ async fn a_signed_request_is_read_from_the_object() {
     );
 }
 
+/// RFC 7519 §2: a NumericDate may have a fraction.
+#[tokio::test]
+async fn fractional_times_in_a_signed_request_are_read() {
+    let (server, key) = server(Profile::Oidc, Some(SigningAlg::ES256)).await;
+    let times = json!({"iat": T0 as f64 - 0.5, "nbf": T0 as f64 - 0.25, "exp": T0 as f64 + 299.5});
+    let reply = send(&server, &format!("request={}", request_object(&key, times))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let expired = json!({"exp": T0 as f64 - 120.5});
+    send(&server, &format!("request={}", request_object(&key, expired)))
+        .await
+        .assert_error(400, "invalid_request");
+}
+
 #[tokio::test]
 async fn unsigned_requests_are_refused_when_signing_is_registered() {
     let (server, _key) = server(Profile::Oidc, Some(SigningAlg::ES256)).await;
