@@ -1,6 +1,6 @@
 //! Introspection (RFC 7662) and revocation (RFC 7009).
 
-use outband_protocol::{ClientId, DeliveryMode, GrantType, TokenEndpointAuthMethod as M};
+use outband_protocol::{ClientId, TokenEndpointAuthMethod as M};
 
 use crate::support::{TestServer, ISSUER, T0};
 
@@ -131,23 +131,12 @@ async fn errors() {
 /// hint naming the other type does not stop the search: the token is revoked.
 #[tokio::test]
 async fn revocation_ignores_unknown_and_wrong_hints() {
-    let server = TestServer::new().await;
-    server.add_ciba_client("pos", DeliveryMode::Poll, None).await;
-    let mut client = server.state.store.client(&ClientId::new("pos")).await.unwrap().unwrap();
-    client.metadata.grant_types.push(GrantType::RefreshToken);
-    server.state.store.update_client(&client).await.unwrap();
-    server.add_user("alice", None).await;
+    let server = crate::refresh::server(true).await;
     let creds = Some(("pos", "pos-secret"));
     for (hint, revoke_refresh) in [("id_token", true), ("access_token", true), ("refresh_token", false)] {
-        let reply = server
-            .bc_authorize("pos", "scope=openid%20payments&login_hint=alice")
-            .await;
-        let id = reply.json["auth_req_id"].as_str().unwrap().to_owned();
-        server.decide(&id, true).await;
-        let tokens = server.poll("pos", &id).await;
-        assert_eq!(tokens.status, 200, "{}", tokens.text);
-        let refresh = tokens.json["refresh_token"].as_str().unwrap();
-        let access = tokens.json["access_token"].as_str().unwrap();
+        let tokens = crate::refresh::tokens(&server).await;
+        let refresh = tokens["refresh_token"].as_str().unwrap();
+        let access = tokens["access_token"].as_str().unwrap();
         let token = if revoke_refresh { refresh } else { access };
         let reply = server
             .post_form("/revoke", &format!("token={token}&token_type_hint={hint}"), creds)

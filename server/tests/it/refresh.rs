@@ -5,7 +5,8 @@ use outband_protocol::{ClientId, DeliveryMode, GrantType};
 
 use crate::support::TestServer;
 
-async fn tokens(server: &TestServer) -> serde_json::Value {
+/// A completed CIBA flow for alice at `pos`: the token response.
+pub(crate) async fn tokens(server: &TestServer) -> serde_json::Value {
     let reply = server
         .bc_authorize("pos", "scope=openid%20payments&login_hint=alice")
         .await;
@@ -16,7 +17,8 @@ async fn tokens(server: &TestServer) -> serde_json::Value {
     tokens.json
 }
 
-async fn server(with_refresh: bool) -> TestServer {
+/// A server with the CIBA client `pos` (with the refresh grant when asked) and alice.
+pub(crate) async fn server(with_refresh: bool) -> TestServer {
     let server = TestServer::new().await;
     server.add_ciba_client("pos", DeliveryMode::Poll, None).await;
     if with_refresh {
