@@ -56,19 +56,31 @@ pub fn reject(state: &AppState, rejection: Rejection) -> Response {
 /// the request's own; the client or its profile may require them pushed.
 async fn effective_params(state: &AppState, client: &ClientRecord, params: Params) -> Result<Params, Rejection> {
     if let Some(uri) = params.get("request_uri") {
+        // Errors about the request_uri go to the client like other request
+        // object errors (RFC 9101 §6.2, OpenID Connect Core §6.2), when the
+        // redirect_uri beside it is registered.
         let Some(random) = uri.strip_prefix(REQUEST_URI_PREFIX) else {
-            return Err(Rejection::Page(
-                "The application sent a request_uri this server did not issue.".into(),
-            ));
+            // Discovery says `request_uri_parameter_supported: false`: only pushed requests are accepted.
+            let error = Error::new(
+                ErrorCode::RequestUriNotSupported,
+                "this server does not fetch request objects by reference; push the request to /par instead",
+            );
+            return Err(outer_rejection(&params, client, error));
         };
         let stored = state
             .store
             .take_pushed_request(&browser::hash(random), client.client_id(), state.now())
             .await
-            .map_err(Error::from)?
-            .ok_or(Rejection::Page(
-                "This sign-in link has expired or was already used.".into(),
-            ))?;
+            .map_err(Error::from)?;
+        let Some(stored) = stored else {
+            // RFC 9126 §4: an expired request_uri is rejected as invalid; so is
+            // an unknown one, one of another client, or one already used (§7.3).
+            let error = Error::new(
+                ErrorCode::InvalidRequestUri,
+                "the request_uri is unknown, expired, already used or was issued to another client",
+            );
+            return Err(outer_rejection(&params, client, error));
+        };
         return serde_json::from_str(&stored).map_err(|e| Rejection::from(Error::internal(e.to_string())));
     }
     let signed = params.contains_key("request");
@@ -102,8 +114,8 @@ async fn effective_params(state: &AppState, client: &ClientRecord, params: Param
     Ok(params)
 }
 
-/// A bad request object: reported at the redirect URI beside it when that is
-/// registered, else on a page (the object's own cannot be trusted).
+/// A bad request object or `request_uri`: reported at the redirect URI beside
+/// it when that is registered, else on a page (the object's own cannot be trusted).
 fn outer_rejection(params: &Params, client: &ClientRecord, error: Error) -> Rejection {
     match params.get("redirect_uri") {
         Some(uri) if request::registered_redirect_uri(client, uri) => Rejection::Respond {

@@ -113,6 +113,104 @@ async fn par_refuses_bad_requests_and_bad_clients() {
     assert_eq!(page.status, 400);
 }
 
+/// `/authorize` with `request_uri`, `state` and, when given, an outer `redirect_uri`.
+fn by_reference(client_id: &str, request_uri: &str, redirect_uri: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("client_id", client_id)
+        .append_pair("request_uri", request_uri)
+        .append_pair("state", "st-outer");
+    if let Some(uri) = redirect_uri {
+        query.append_pair("redirect_uri", uri);
+    }
+    format!("/authorize?{}", query.finish())
+}
+
+/// The redirect of `page`, asserted to carry `error`, the outer `state` and `iss` (RFC 9207).
+fn assert_redirected_error(page: &crate::browser_support::Page, error: &str) {
+    assert_eq!(page.status, 303, "{}", page.text);
+    let params = page.redirect_params();
+    assert_eq!(params["error"], error, "{params:?}");
+    assert_eq!(params["state"], "st-outer");
+    assert_eq!(params["iss"], ISSUER);
+    assert!(!params.contains_key("code"));
+}
+
+#[tokio::test]
+async fn request_uri_by_reference_is_not_supported_and_says_so_at_a_registered_redirect_uri() {
+    let server = TestServer::new().await;
+    server.add_web_client(WEB, Profile::Oidc, |_| {}).await;
+    server
+        .add_web_client("strict", Profile::Oidc, |m| {
+            m.require_pushed_authorization_requests = true
+        })
+        .await;
+    let live = server.live().await;
+    let mut browser = Browser::new(&live);
+    for client in [WEB, "strict"] {
+        let page = browser
+            .get(&by_reference(client, "https://rp.example/req.jwt", Some(REDIRECT_URI)))
+            .await;
+        assert_redirected_error(&page, "request_uri_not_supported");
+    }
+    // Never to a redirect URI that is not registered, nor without one: a page.
+    for redirect_uri in [Some("https://evil.example/cb"), None] {
+        let page = browser
+            .get(&by_reference(WEB, "https://rp.example/req.jwt", redirect_uri))
+            .await;
+        assert_eq!(page.status, 400, "{redirect_uri:?}");
+        assert!(page.location().is_none(), "{redirect_uri:?}");
+        assert!(!page.text.contains("evil.example"));
+    }
+}
+
+#[tokio::test]
+async fn unknown_used_expired_or_foreign_pushed_requests_are_invalid_request_uri() {
+    let server = TestServer::new().await;
+    server.add_web_client(WEB, Profile::Oidc, |_| {}).await;
+    server.add_web_client("other", Profile::Oidc, |_| {}).await;
+    server.add_password_user("alice").await;
+    let live = server.live().await;
+    let mut browser = Browser::new(&live);
+    let unknown = "urn:ietf:params:oauth:request_uri:never-issued";
+    let page = browser.get(&by_reference(WEB, unknown, Some(REDIRECT_URI))).await;
+    assert_redirected_error(&page, "invalid_request_uri");
+    let page = browser
+        .get(&by_reference(WEB, unknown, Some("https://evil.example/cb")))
+        .await;
+    assert_eq!((page.status, page.location()), (400, None));
+
+    // Used once, the pushed request is gone.
+    let (_, pushed) = push(&live, WEB, &[]).await;
+    let request_uri = pushed["request_uri"].as_str().unwrap();
+    let login = browser.get(&authorize_with(WEB, request_uri)).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let page = browser.get(&by_reference(WEB, request_uri, Some(REDIRECT_URI))).await;
+    assert_redirected_error(&page, "invalid_request_uri");
+
+    // Another client's pushed request is unknown to this one (and stays usable by its owner).
+    let (_, pushed) = push(&live, WEB, &[]).await;
+    let request_uri = pushed["request_uri"].as_str().unwrap();
+    let page = browser
+        .get(&by_reference("other", request_uri, Some(REDIRECT_URI)))
+        .await;
+    assert_redirected_error(&page, "invalid_request_uri");
+    let login = browser.get(&authorize_with(WEB, request_uri)).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+
+    // Expired.
+    let (_, pushed) = push(&live, WEB, &[]).await;
+    server.clock.advance(61);
+    let page = browser
+        .get(&by_reference(
+            WEB,
+            pushed["request_uri"].as_str().unwrap(),
+            Some(REDIRECT_URI),
+        ))
+        .await;
+    assert_redirected_error(&page, "invalid_request_uri");
+}
+
 /// A FAPI 2 Security Profile client `fapi2` (private_key_jwt, ES256) for the code flow.
 async fn fapi2_client(server: &TestServer) -> ClientKey {
     let key = server
