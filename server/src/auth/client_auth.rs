@@ -103,7 +103,16 @@ pub async fn authenticate_client(
     let checked = match &presented {
         Presented::Basic { secret, .. } => check_secret(&client, secret),
         Presented::Post { secret, .. } => check_secret(&client, secret),
-        Presented::Assertion { assertion } => check_assertion(state, &client, assertion, endpoint).await,
+        Presented::Assertion { assertion } => {
+            // The endpoints that check DPoP proofs after authentication.
+            if ["/token", "/par"]
+                .iter()
+                .any(|path| state.settings.endpoint(path) == endpoint)
+            {
+                crate::auth::dpop::refuse_missing_nonce_early(state, headers, &client)?;
+            }
+            check_assertion(state, &client, assertion, endpoint).await
+        }
         Presented::ClientIdOnly { .. } if method == TokenEndpointAuthMethod::None => Ok(()),
         Presented::ClientIdOnly { .. } => crate::auth::mtls::check_certificate(state, &client, certificate).await,
     };

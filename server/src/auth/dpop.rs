@@ -205,11 +205,7 @@ pub async fn verify_proof_with(
             return Err(DpopError::invalid("ath is missing or does not match the access token"));
         }
     }
-    match (claim("nonce"), nonce) {
-        (None, NoncePolicy::Optional) => {}
-        (None, NoncePolicy::Required) => return Err(DpopError::UseNonce("a server nonce is required")),
-        (Some(value), _) => check_nonce(state, value, now)?,
-    }
+    check_nonce_claim(state, claim("nonce"), nonce, now)?;
     let jkt = jwk_thumbprint(&jwk).map_err(|_| DpopError::invalid("the jwk has no thumbprint"))?;
     if !state
         .store
@@ -219,6 +215,34 @@ pub async fn verify_proof_with(
         return Err(DpopError::invalid("the proof was already used (jti)"));
     }
     Ok(DpopProof { jkt, jwk, jti })
+}
+
+/// The proof's `nonce` claim against `policy`.
+fn check_nonce_claim(state: &AppState, nonce: Option<&str>, policy: NoncePolicy, now: i64) -> Result<(), DpopError> {
+    match (nonce, policy) {
+        (None, NoncePolicy::Optional) => Ok(()),
+        (None, NoncePolicy::Required) => Err(DpopError::UseNonce("a server nonce is required")),
+        (Some(value), _) => check_nonce(state, value, now),
+    }
+}
+
+/// Answers `use_dpop_nonce` before `client` authenticates with a client
+/// assertion at the token or PAR endpoint, when the request's proof would be
+/// refused for want of a fresh server nonce. Authentication uses up the
+/// assertion's `jti`, and a client retrying after `use_dpop_nonce` (RFC 9449 §8)
+/// may resend the same request with only a new proof: checked afterwards, the
+/// retry would be refused as an assertion replay. Only the `nonce` claim is read
+/// here; the whole proof is verified after authentication as before.
+pub fn refuse_missing_nonce_early(state: &AppState, headers: &HeaderMap, client: &ClientRecord) -> Result<(), Error> {
+    let Ok(Some(proof)) = dpop_header(headers) else {
+        return Ok(());
+    };
+    let Ok(unverified) = UnverifiedJwt::decode(proof) else {
+        return Ok(());
+    };
+    let policy = NoncePolicy::for_client(state.settings.token_dpop_nonce, Some(client));
+    let nonce = unverified.claims.get("nonce").and_then(Value::as_str);
+    check_nonce_claim(state, nonce, policy, state.now()).map_err(DpopError::into_token_error)
 }
 
 /// Checks `typ`, `alg` and the embedded key, then the signature with that key.

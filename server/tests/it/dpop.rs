@@ -378,3 +378,40 @@ async fn discovery_names_the_dpop_algs() {
         json!(["ES256", "EdDSA", "PS256"])
     );
 }
+
+/// RFC 9449 §8: after `use_dpop_nonce` a client resends the same request with a
+/// new proof. The refused attempt must not use up its client assertion, else the
+/// retry fails as an assertion replay (`invalid_client`).
+#[tokio::test]
+async fn a_nonce_retry_may_resend_the_same_client_assertion() {
+    let server = server(NONCES_REQUIRED).await;
+    let client = server
+        .add_jwt_client(
+            "signer",
+            outband_protocol::SigningAlg::ES256,
+            outband_protocol::Profile::Oidc,
+        )
+        .await;
+    let assertion = crate::support::client_assertion(&client, "signer", server.state.now(), json!({}));
+    let body = format!(
+        "{CLIENT_CREDENTIALS}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+         &client_assertion={assertion}"
+    );
+    let key = key();
+    let send = |proof: String| {
+        let request = axum::http::Request::post("/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("DPoP", proof)
+            .body(axum::body::Body::from(body.clone()))
+            .unwrap();
+        server.send(request)
+    };
+    let first = send(server.token_proof(&key, None, &json!({}))).await;
+    first.assert_error(400, "use_dpop_nonce");
+    let retry = send(server.token_proof(&key, Some(&nonce(&first)), &json!({}))).await;
+    assert_eq!(retry.status, 200, "{}", retry.text);
+    assert_eq!(retry.json["token_type"], "DPoP");
+    // The assertion is single use all the same.
+    let replay = send(server.token_proof(&key, Some(&nonce(&retry)), &json!({}))).await;
+    replay.assert_error(401, "invalid_client");
+}
