@@ -13,6 +13,15 @@ use crate::error::Error;
 /// Largest form body we read (also enforced by `DefaultBodyLimit` in `app()`).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
+/// Whether the request says its body is `application/x-www-form-urlencoded`.
+pub fn has_form_body(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
 /// An `application/x-www-form-urlencoded` body whose parameters appear at most
 /// once each ([RFC 6749 §3.1](https://www.rfc-editor.org/rfc/rfc6749#section-3.1)).
 #[derive(Clone, Default)]
@@ -79,13 +88,7 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-        if !is_form {
+        if !has_form_body(req.headers()) {
             return Err(Error::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
             ));

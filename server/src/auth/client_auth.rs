@@ -188,20 +188,22 @@ fn parse_basic(value: &str) -> Result<Option<(String, String)>, Error> {
     let decoded = STANDARD.decode(credentials.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    Ok(Some((form_decode(id), form_decode(secret))))
+    let id = form_decode(id).ok_or_else(malformed)?;
+    let secret = form_decode(secret).ok_or_else(malformed)?;
+    Ok(Some((id, secret)))
 }
 
-fn form_decode(value: &str) -> String {
-    url::form_urlencoded::parse(value.as_bytes())
-        .map(|(k, v)| {
-            if v.is_empty() {
-                k.into_owned()
-            } else {
-                format!("{k}={v}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+/// One `application/x-www-form-urlencoded` value, decoded whole: `+` is a space,
+/// then `%XX` sequences are decoded. `=` and `&` are plain characters here (a
+/// client that did not encode its secret still gets it through), and a `%` not
+/// followed by two hex digits is kept literally, as WHATWG form decoding does.
+/// `None` when the decoded bytes are not UTF-8.
+fn form_decode(value: &str) -> Option<String> {
+    let spaced = value.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 fn check_secret(client: &ClientRecord, secret: &str) -> Result<(), String> {
@@ -346,6 +348,17 @@ mod tests {
         let (id, secret) = parse_basic(&value).unwrap().unwrap();
         assert_eq!(id, "my client");
         assert_eq!(secret, "p@ss word");
+    }
+
+    #[test]
+    fn each_basic_part_is_decoded_as_one_value() {
+        assert_eq!(form_decode("abc=").as_deref(), Some("abc="));
+        assert_eq!(form_decode("a&b=c").as_deref(), Some("a&b=c"));
+        assert_eq!(form_decode("a%3D%26%2B%25b+c").as_deref(), Some("a=&+%b c"));
+        assert_eq!(form_decode("100%").as_deref(), Some("100%"), "a stray % stays");
+        assert_eq!(form_decode("%zz%4").as_deref(), Some("%zz%4"));
+        assert_eq!(form_decode("%C3%A9").as_deref(), Some("é"));
+        assert!(form_decode("%FF").is_none(), "not UTF-8");
     }
 
     #[test]

@@ -11,6 +11,12 @@
 //! - `Authorization: Bearer <token>` is accepted for unbound tokens only; a
 //!   DPoP-bound token presented as Bearer is `invalid_token`, so a stolen token is
 //!   worthless without the key ([RFC 9449 §7.2](https://www.rfc-editor.org/rfc/rfc9449#section-7.2)).
+//! - `access_token` in an `application/x-www-form-urlencoded` body
+//!   ([RFC 6750 §2.2](https://www.rfc-editor.org/rfc/rfc6750#section-2.2)) is
+//!   read by [`ResourceAuthWithForm`] for `POST` only (UserInfo uses it), and has
+//!   Bearer semantics: a DPoP-bound token there is refused as it is as `Bearer`.
+//!   A token both in the header and in the body is `invalid_request` (§2: one
+//!   method only). The query-string method (§2.3) is not supported.
 //! - A certificate-bound token (`cnf.x5t#S256`,
 //!   [RFC 8705 §3](https://www.rfc-editor.org/rfc/rfc8705#section-3)) is accepted
 //!   only from a request made with that client certificate (mutual TLS).
@@ -20,14 +26,15 @@
 
 use std::borrow::Cow;
 
-use axum::extract::{FromRequestParts, OriginalUri};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use outband_protocol::{ClientId, ErrorCode, Subject};
 
 use crate::auth::dpop::{self, algs, DpopError, DpopProof, NoncePolicy};
 use crate::auth::{mtls, PeerCertificate};
 use crate::error::Error;
+use crate::extract::{has_form_body, FormParams};
 use crate::profile::Policy;
 use crate::state::AppState;
 use crate::store::{TokenKind, TokenRecord};
@@ -315,6 +322,15 @@ impl FromRequestParts<AppState> for ResourceAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let presented = presented_token(&parts.headers, true)?;
+        Self::authenticate(state, parts, presented).await
+    }
+}
+
+impl ResourceAuth {
+    /// The checks of a presented token, wherever it was presented: active, an
+    /// access token, its certificate binding, the client's `x-fapi-interaction-id`
+    /// rule on the resource APIs, and its DPoP binding.
+    async fn authenticate(state: &AppState, parts: &Parts, presented: PresentedToken<'_>) -> Result<Self, Error> {
         let token = active_token(state, presented.token)
             .await?
             .filter(|t| t.kind == TokenKind::Access)
@@ -342,6 +358,50 @@ impl FromRequestParts<AppState> for ResourceAuth {
             token,
             proof,
         })
+    }
+}
+
+/// The form parameter of a token in the body ([RFC 6750 §2.2](https://www.rfc-editor.org/rfc/rfc6750#section-2.2)).
+const BODY_TOKEN_PARAM: &str = "access_token";
+
+/// A [`ResourceAuth`] whose `POST` request may instead carry the token as the
+/// `access_token` parameter of an `application/x-www-form-urlencoded` body
+/// ([RFC 6750 §2.2](https://www.rfc-editor.org/rfc/rfc6750#section-2.2)); other
+/// requests are read as [`ResourceAuth`] reads them. It consumes the body (read
+/// within the server's body limit, 413 beyond it), so it is the handler's last
+/// argument and the handler gets no body of its own.
+///
+/// A body token has Bearer semantics (a DPoP-bound one is refused as it is when
+/// presented as `Bearer`); with any `Authorization` header beside it the request
+/// is `400 invalid_request` (§2: a client uses one method only).
+#[derive(Clone, Debug)]
+pub struct ResourceAuthWithForm(pub ResourceAuth);
+
+impl FromRequest<AppState> for ResourceAuthWithForm {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Error> {
+        let (mut parts, body) = request.into_parts();
+        if parts.method != Method::POST || !has_form_body(&parts.headers) {
+            return ResourceAuth::from_request_parts(&mut parts, state).await.map(Self);
+        }
+        let form = FormParams::from_request(Request::from_parts(parts.clone(), body), state).await?;
+        let Some(token) = form.get(BODY_TOKEN_PARAM) else {
+            return ResourceAuth::from_request_parts(&mut parts, state).await.map(Self);
+        };
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return Err(challenge_error(
+                TokenScheme::Bearer,
+                ErrorCode::InvalidRequest,
+                "send the access token either in the Authorization header or in the body, not both".into(),
+                None,
+            ));
+        }
+        let presented = PresentedToken {
+            scheme: TokenScheme::Bearer,
+            token,
+        };
+        ResourceAuth::authenticate(state, &parts, presented).await.map(Self)
     }
 }
 

@@ -1,6 +1,8 @@
 //! The UserInfo endpoint ([OpenID Connect Core §5.3](https://openid.net/specs/openid-connect-core-1_0.html#UserInfo)):
 //! `GET` or `POST /userinfo` with an access token carrying `openid`, presented
-//! as its binding asks (Bearer, or DPoP with a proof; [`ResourceAuth`]). The
+//! as its binding asks (Bearer, or DPoP with a proof; [`ResourceAuth`](crate::auth::resource::ResourceAuth)); a `POST`
+//! may carry it as `access_token` in a form body instead (RFC 6750 §2.2,
+//! [`ResourceAuthWithForm`]). The
 //! claims follow the token's scope (§5.4): `profile` → `name`,
 //! `preferred_username`; `email` → `email`; `phone` → `phone_number`; and
 //! those the grant's authorizations asked for in `claims.userinfo` (§5.5,
@@ -18,7 +20,7 @@ use outband_protocol::{ClientId, ErrorCode, SigningAlg};
 use serde_json::{json, Map, Value};
 
 use crate::auth::dpop;
-use crate::auth::resource::{challenge_error, ResourceAuth};
+use crate::auth::resource::{challenge_error, ResourceAuthWithForm};
 use crate::claims::user_claims;
 use crate::error::{Error, Result};
 use crate::grant_management::consent::claims_of;
@@ -31,7 +33,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(state.clone(), dpop::add_nonce))
 }
 
-async fn userinfo(State(state): State<AppState>, auth: ResourceAuth) -> Result<impl IntoResponse> {
+async fn userinfo(
+    State(state): State<AppState>,
+    ResourceAuthWithForm(auth): ResourceAuthWithForm,
+) -> Result<impl IntoResponse> {
     auth.require_scope("openid")?;
     let no_user = || {
         challenge_error(

@@ -378,3 +378,44 @@ mod private_key_jwt {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
     }
 }
+
+/// RFC 6749 §2.3.1: each Basic part is one form-encoded value, so a secret keeps
+/// its `=`, `&`, `+` and `%`: encoded as the RFC asks, and (for `=` and `&`, which
+/// need no decoding) from a client that does not encode at all.
+#[tokio::test]
+async fn basic_secrets_keep_reserved_characters() {
+    use base64::{engine::general_purpose::STANDARD, Engine as _};
+    let server = TestServer::new().await;
+    let secret = "p=ss&w+rd%2F=";
+    server
+        .add_secret_client("reserved", secret, M::ClientSecretBasic, "payments")
+        .await;
+    let encoded = server.post_form("/token", CC, Some(("reserved", secret))).await;
+    assert_eq!(encoded.status, 200, "form-encoded secret: {}", encoded.text);
+
+    let unencoded_secret = "abc=&d==";
+    server
+        .add_secret_client("raw", unencoded_secret, M::ClientSecretBasic, "payments")
+        .await;
+    let raw_basic = |credentials: &str| {
+        Request::post("/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(credentials)))
+            .body(Body::from(CC))
+            .unwrap()
+    };
+    let raw = server.send(raw_basic("raw:abc=&d==")).await;
+    assert_eq!(raw.status, 200, "unencoded secret: {}", raw.text);
+    let encoded = server.post_form("/token", CC, Some(("raw", unencoded_secret))).await;
+    assert_eq!(encoded.status, 200, "the same secret encoded: {}", encoded.text);
+    for wrong in ["raw:abc", "raw:abc=", "raw:abc=&d"] {
+        server.send(raw_basic(wrong)).await.assert_error(401, "invalid_client");
+    }
+
+    // A `%` not followed by two hex digits is kept as it is.
+    server
+        .add_secret_client("percent", "50%off", M::ClientSecretBasic, "payments")
+        .await;
+    let stray = server.send(raw_basic("percent:50%off")).await;
+    assert_eq!(stray.status, 200, "a stray %: {}", stray.text);
+}
