@@ -103,9 +103,11 @@ pub fn validate(metadata: &ClientMetadata, has_secret: bool) -> Result<(), Strin
     crate::account::backchannel::check_metadata(metadata)?;
     check_algs_and_types(metadata, policy)
 }
-/// The links and logo the pages show must be absolute `https` URLs (`http` on
-/// loopback, for development), contacts must look like e-mail addresses, and
-/// the only subject type is `public`.
+
+/// The links and logo the pages show must be absolute `https` URLs whose host is
+/// an IP address or a plain DNS name (the logo's origin goes into the pages'
+/// Content-Security-Policy, where `;` or `*` in a host would change it),
+/// contacts must look like e-mail addresses, and the only subject type is `public`.
 fn check_presentation(metadata: &ClientMetadata) -> Result<(), String> {
     for (field, value) in [
         ("client_uri", &metadata.client_uri),
@@ -114,9 +116,9 @@ fn check_presentation(metadata: &ClientMetadata) -> Result<(), String> {
         ("tos_uri", &metadata.tos_uri),
     ] {
         let Some(value) = value else { continue };
-        let secure = url::Url::parse(value)
-            .is_ok_and(|url| url.scheme() == "https" || crate::authorize::redirect_uri::is_loopback(&url));
-        if !secure {
+        let fit = url::Url::parse(value)
+            .is_ok_and(|url| url.scheme() == "https" && crate::authorize::pages::csp_source(&url).is_some());
+        if !fit || value.len() > 2048 {
             return Err(format!("{field}: {value} must be an absolute https URL"));
         }
     }

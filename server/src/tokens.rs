@@ -244,7 +244,11 @@ pub async fn record_refresh_token(
         scope: grant.scope.clone(),
         authorization_details: grant.authorization_details.map(Value::to_string),
         grant_id: Some(grant_id.to_owned()),
-        cnf_jkt: grant.cnf.jkt.clone(),
+        // RFC 9449 §5: a DPoP key binds the refresh tokens of public clients
+        // only, so only theirs record it (and introspection shows it).
+        cnf_jkt: grant.cnf.jkt.clone().filter(|_| {
+            grant.client.metadata.token_endpoint_auth_method == outband_protocol::TokenEndpointAuthMethod::None
+        }),
         cnf_x5t: grant.cnf.x5t.clone(),
         issued_at: now,
         expires_at: now + state.settings.refresh_token_lifetime,

@@ -64,7 +64,10 @@ pub(crate) fn allow_form_target(response: &mut Response, redirect_uri: &str) {
         return;
     };
     let source = match url.scheme() {
-        "http" | "https" => url.origin().ascii_serialization(),
+        "http" | "https" => match csp_source(&url) {
+            Some(source) => source,
+            None => return,
+        },
         scheme => format!("{scheme}:"),
     };
     let csp = current_csp(response).replace("form-action 'self'", &format!("form-action 'self' {source}"));
@@ -83,16 +86,25 @@ fn current_csp(response: &Response) -> String {
         .to_owned()
 }
 
+/// The origin of an `http(s)` `url` as a Content-Security-Policy source, when its
+/// host is an IP address or a DNS name of letters, digits, `-` and `.` only: URL
+/// parsing lets `;`, `*` or `'` through in a host, which would change the policy.
+pub fn csp_source(url: &url::Url) -> Option<String> {
+    let plain = match url.host()? {
+        url::Host::Domain(name) => name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
+        url::Host::Ipv4(_) | url::Host::Ipv6(_) => true,
+    };
+    plain.then(|| url.origin().ascii_serialization())
+}
+
 /// Lets `response` (a [`page`]) show the client's logo: images from its origin only.
 fn allow_logo(response: &mut Response, logo_uri: &str) {
-    let Ok(url) = url::Url::parse(logo_uri) else {
+    let Some(source) = url::Url::parse(logo_uri).ok().as_ref().and_then(csp_source) else {
         return;
     };
-    let csp = format!(
-        "{}; img-src {}",
-        current_csp(response),
-        url.origin().ascii_serialization()
-    );
+    let csp = format!("{}; img-src {source}", current_csp(response));
     if let Ok(value) = HeaderValue::from_str(&csp) {
         response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
     }
@@ -363,6 +375,26 @@ mod tests {
         assert!(csp("http://127.0.0.1:4000/cb").contains("form-action 'self' http://127.0.0.1:4000;"));
         assert!(csp("com.example.app:/cb").contains("form-action 'self' com.example.app:;"));
         assert!(csp("https://client.example/cb").contains("frame-ancestors 'none'"));
+        // A host that would add a directive leaves the policy as it was.
+        assert!(csp("https://a.example;script-src/cb").contains("form-action 'self';"));
+    }
+
+    #[test]
+    fn only_plain_hosts_become_policy_sources() {
+        let source = |uri: &str| csp_source(&url::Url::parse(uri).unwrap());
+        assert_eq!(
+            source("https://cdn.shop.example:8443/l.png").as_deref(),
+            Some("https://cdn.shop.example:8443")
+        );
+        assert_eq!(source("https://[::1]/l.png").as_deref(), Some("https://[::1]"));
+        assert_eq!(source("https://192.0.2.1/l.png").as_deref(), Some("https://192.0.2.1"));
+        for odd in [
+            "https://a.example;sandbox/l.png",
+            "https://*.example/l.png",
+            "https://a'b.example/",
+        ] {
+            assert_eq!(source(odd), None, "{odd}");
+        }
     }
 
     #[test]

@@ -327,11 +327,22 @@ fn checked_metadata(
 }
 
 /// What this server does not serve cannot be registered: grant types the
-/// token endpoint has no handler for, authentication methods discovery does not
-/// list, and URLs the outbound policy would not let the server call.
+/// token endpoint has no handler for, scopes discovery does not list (so no
+/// client registers itself for `introspection`, which reads every token: the
+/// operator grants that one in the configuration or with the CLI),
+/// authentication methods discovery does not list, and URLs the outbound
+/// policy would not let the server call.
 fn check_served(state: &AppState, metadata: &ClientMetadata) -> std::result::Result<(), String> {
     if let Some(grant) = metadata.grant_types.iter().find(|g| !GRANT_TYPES.contains(g)) {
         return Err(format!("grant_types: {grant} is not served by this server"));
+    }
+    let registrable = |scope: &str| {
+        scopes_supported().any(|offered| offered == scope) || crate::consents::authorize::is_consent_scope(scope)
+    };
+    if let Some(scope) = metadata.scope.iter().find(|scope| !registrable(scope)) {
+        return Err(format!(
+            "scope: {scope} cannot be registered here; the scopes are those discovery lists in scopes_supported"
+        ));
     }
     if metadata.grant_types.is_empty() {
         return Err("grant_types: at least one grant type is required".into());

@@ -123,6 +123,12 @@ async fn confidential_refresh_tokens_are_not_bound_to_the_dpop_key() {
     let token = server.payment_token(&[payment("12.50", "REF-1")]).await;
     let first = jwk_thumbprint(token.key.as_ref().unwrap().public_jwk()).unwrap();
     let refresh = token.refresh.clone().expect("the POS may refresh");
+    // Introspection does not claim a binding the refresh does not enforce.
+    let introspected = server
+        .post_form("/introspect", &format!("token={refresh}"), Some(("pos", "pos-secret")))
+        .await;
+    assert_eq!(introspected.json["active"], true, "{}", introspected.text);
+    assert!(introspected.json.get("cnf").is_none(), "{}", introspected.text);
     // A proof of another key than the grant's: a new DPoP token bound to that key.
     let other = key();
     let other_jkt = jwk_thumbprint(other.public_jwk()).unwrap();

@@ -330,9 +330,24 @@ async fn every_metadata_error_names_the_field() {
             "redirect_uris[0]:",
         ),
         (
+            jwt_client(json!({"scope": "payments introspection"})),
+            "invalid_client_metadata",
+            "scope: introspection cannot be registered here",
+        ),
+        (
             jwt_client(json!({"logo_uri": "http://shop.example/logo.png"})),
             "invalid_client_metadata",
             "logo_uri: http://shop.example/logo.png must be an absolute https URL",
+        ),
+        (
+            jwt_client(json!({"logo_uri": "https://a.example;sandbox/l.png"})),
+            "invalid_client_metadata",
+            "logo_uri: https://a.example;sandbox/l.png must be an absolute https URL",
+        ),
+        (
+            jwt_client(json!({"logo_uri": "https://*.example/l.png"})),
+            "invalid_client_metadata",
+            "logo_uri: https://*.example/l.png must be an absolute https URL",
         ),
         (
             jwt_client(json!({"tos_uri": "terms.html"})),
