@@ -91,8 +91,8 @@ def _ciba_access_token():
     raise RuntimeError("CIBA flow for bob did not complete within 60 s")
 
 
-# Refreshing would start a CIBA flow per 401, and fuzzed requests earn many.
-@schemathesis.auth(refresh_interval=600, retry_on=[]).apply_to(
+# Tokens live 300 s. Refreshing on a 401 would start a CIBA flow for each, and fuzzed requests earn many.
+@schemathesis.auth(refresh_interval=240, retry_on=[]).apply_to(
     path_regex=r"^/(userinfo|grants/|api/|open-banking/)"
 )
 class BobsAccessToken:

@@ -30,10 +30,18 @@ pub fn mtls_alias(settings: &Settings, url: &str) -> Option<String> {
     (path.is_empty() || path.starts_with('/')).then(|| format!("{base}{path}"))
 }
 
+/// The latest NumericDate read (in the year 5138): later ones, and any before
+/// 1970, are refused as malformed, so sums and differences of dates cannot overflow.
+const MAX_NUMERIC_DATE: i64 = 100_000_000_000;
+
 /// A JWT NumericDate ([RFC 7519 §2](https://www.rfc-editor.org/rfc/rfc7519#section-2))
-/// as whole seconds: it may have a fraction, which is dropped (`as` saturates).
+/// as whole seconds: it may have a fraction, which is dropped. `None` when it is
+/// not a number or lies outside 1970 to [`MAX_NUMERIC_DATE`].
 pub fn numeric_date(value: &Value) -> Option<i64> {
-    value.as_i64().or_else(|| value.as_f64().map(|f| f as i64))
+    let seconds = value
+        .as_i64()
+        .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))?;
+    (0..=MAX_NUMERIC_DATE).contains(&seconds).then_some(seconds)
 }
 
 /// A form request from an authenticated client: the extractor every
@@ -62,5 +70,27 @@ impl FromRequest<AppState> for ClientForm {
             form,
             certificate,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::numeric_date;
+
+    #[test]
+    fn numeric_dates_are_whole_seconds_within_a_sane_range() {
+        assert_eq!(numeric_date(&json!(1_800_000_000)), Some(1_800_000_000));
+        assert_eq!(numeric_date(&json!(1_800_000_000.75)), Some(1_800_000_000));
+        for out_of_range in [
+            json!(i64::MIN),
+            json!(-1),
+            json!(1e300),
+            json!(i64::MAX),
+            json!("1800000000"),
+        ] {
+            assert_eq!(numeric_date(&out_of_range), None, "{out_of_range}");
+        }
     }
 }

@@ -385,7 +385,14 @@ impl FromRequest<AppState> for ResourceAuthWithForm {
         if parts.method != Method::POST || !has_form_body(&parts.headers) {
             return ResourceAuth::from_request_parts(&mut parts, state).await.map(Self);
         }
-        let form = FormParams::from_request(Request::from_parts(parts.clone(), body), state).await?;
+        let form = match FormParams::from_request(Request::from_parts(parts.clone(), body), state).await {
+            Ok(form) => form,
+            // A body that is no proper form cannot carry the token; one in the header still counts.
+            Err(_) if parts.headers.contains_key(header::AUTHORIZATION) => {
+                return ResourceAuth::from_request_parts(&mut parts, state).await.map(Self);
+            }
+            Err(err) => return Err(err),
+        };
         let Some(token) = form.get(BODY_TOKEN_PARAM) else {
             return ResourceAuth::from_request_parts(&mut parts, state).await.map(Self);
         };

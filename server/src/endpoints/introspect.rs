@@ -91,15 +91,24 @@ async fn introspect_post(State(state): State<AppState>, headers: HeaderMap, requ
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(response)).into_response())
 }
 
-/// Whether the caller asked for a JWT answer (RFC 9701 §4: `Accept: application/token-introspection+jwt`).
+/// Whether the caller asked for a JWT answer (RFC 9701 §4: `Accept: application/token-introspection+jwt`,
+/// not weighted `q=0`, which RFC 9110 §12.5.1 makes "not acceptable").
 fn accepts_jwt(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .filter_map(|range| range.split(';').next())
-        .any(|media| media.trim().eq_ignore_ascii_case(JWT_MEDIA_TYPE))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default();
+            let refused = parts.any(|param| {
+                param
+                    .split_once('=')
+                    .is_some_and(|(name, q)| name.eq_ignore_ascii_case("q") && q.parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
+            media.eq_ignore_ascii_case(JWT_MEDIA_TYPE) && !refused
+        })
 }
 
 /// The alg of the caller's JWT answers: its registered `introspection_signed_response_alg`,

@@ -201,6 +201,16 @@ async fn a_resource_server_asking_for_a_jwt_gets_the_answer_signed() {
         .await;
     assert_eq!(plain.headers["content-type"], "application/json");
     assert_eq!(plain.json["active"], true);
+    // q=0: "not acceptable" (RFC 9110 §12.5.1).
+    let refused = axum::http::Request::post("/introspect")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/token-introspection+jwt; q=0, application/json")
+        .header("authorization", crate::support::basic_header("rs", "pw-rs"))
+        .body(axum::body::Body::from(format!("token={token}")))
+        .unwrap();
+    let refused = server.send(refused).await;
+    assert_eq!(refused.headers["content-type"], "application/json");
+    assert_eq!(refused.json["active"], true);
 }
 
 #[tokio::test]

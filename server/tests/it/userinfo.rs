@@ -114,6 +114,14 @@ async fn token_in_a_post_body() {
         .body(Body::from(format!("access_token={bearer}&access_token={bearer}")))
         .unwrap();
     server.send(repeated).await.assert_error(400, "invalid_request");
+    // A token in the header is read whatever the body holds.
+    let header_and_odd_body = Request::post("/userinfo")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::AUTHORIZATION, format!("Bearer {bearer}"))
+        .body(Body::from("a=1&a=2"))
+        .unwrap();
+    let reply = server.send(header_and_odd_body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
 
     // Not in the query string (§2.3), for GET or POST.
     for method in ["GET", "POST"] {
