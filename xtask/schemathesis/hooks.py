@@ -16,6 +16,7 @@ the live demo server the way a client or an authenticator does:
 
 import base64
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -27,8 +28,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 SERVER = os.environ["FUZZ_SERVER_URL"]
 CLIENT = (os.environ["FUZZ_CLIENT_ID"], os.environ["FUZZ_CLIENT_SECRET"])
-ADMIN_TOKEN = os.environ["FUZZ_ADMIN_TOKEN"]
-ACTIVATION_CODE = os.environ["FUZZ_ACTIVATION_CODE"]
+with open(os.environ["FUZZ_ADMIN_TOKEN_FILE"]) as file:
+    ADMIN_TOKEN = file.read().strip()
+with open(os.environ["FUZZ_INVITATION_FILE"]) as file:
+    ACTIVATION_CODE = json.load(file)["code"]
 TIMEOUT = 10
 
 

@@ -129,12 +129,10 @@ fn run_once(
 }
 
 /// The variables `xtask/schemathesis/hooks.py` reads: where the hooks are, the
-/// server, the demo client's credentials, the admin token, and a fresh
-/// activation code for `alice` (each run enrolls its own device).
+/// server, the demo client's credentials, and the files holding the admin token
+/// and a fresh invitation for `alice` (each run enrolls its own device). The
+/// secrets travel in files, as the command line with its variables is printed.
 fn hook_environment(root: &Path, binary: &Path, server: &LiveServer) -> Result<Vec<(&'static str, OsString)>> {
-    let admin_file = server.dir().join("admin-token");
-    let admin_token =
-        std::fs::read_to_string(&admin_file).with_context(|| format!("cannot read {}", admin_file.display()))?;
     let invite = Command::new(binary)
         .arg("--config")
         .arg(server.dir().join("outband.toml"))
@@ -147,19 +145,16 @@ fn hook_environment(root: &Path, binary: &Path, server: &LiveServer) -> Result<V
             String::from_utf8_lossy(&invite.stderr)
         );
     }
-    let invitation: serde_json::Value =
-        serde_json::from_slice(&invite.stdout).context("`users invite --json` printed no JSON")?;
-    let code = invitation["code"]
-        .as_str()
-        .context("`users invite --json` printed no code")?;
+    let invitation = server.dir().join("invitation.json");
+    std::fs::write(&invitation, &invite.stdout).with_context(|| format!("cannot write {}", invitation.display()))?;
     Ok(vec![
         ("PYTHONPATH", root.join("xtask").join("schemathesis").into()),
         ("SCHEMATHESIS_HOOKS", "hooks".into()),
         ("FUZZ_SERVER_URL", server.url.clone().into()),
         ("FUZZ_CLIENT_ID", "demo-pos".into()),
         ("FUZZ_CLIENT_SECRET", "demo-pos-secret".into()),
-        ("FUZZ_ADMIN_TOKEN", admin_token.trim().into()),
-        ("FUZZ_ACTIVATION_CODE", code.into()),
+        ("FUZZ_ADMIN_TOKEN_FILE", server.dir().join("admin-token").into()),
+        ("FUZZ_INVITATION_FILE", invitation.into()),
     ])
 }
 
